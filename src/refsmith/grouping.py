@@ -1,18 +1,34 @@
 """Group construction: which exposures make one individual reference file.
 
-See docs/grouping.md for the exact semantics.
+``build_groups`` turns the exposures of a catalog and one recipe's ``GroupingRule`` into
+the recipe's groups (each the inputs of one individual reference file) and, for every
+exposure of the recipe's image types that ended up in no group, a reason a person can
+read. See docs/grouping.md for the exact semantics, with worked examples.
+
+Everything here is pure: no I/O, no clock, and the output does not depend on the order
+of the input exposures. One recipe costs O(n log n): a sort, linear walks, and a
+segment tree for the dark-for-flat partner search.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Mapping
+from bisect import bisect_left
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from types import MappingProxyType
+from typing import Any
 
 from refsmith.errors import ConfigError
+from refsmith.model import Exposure, Group, Leftover, Member
 
 DEFAULT_LETTERS: dict[str, str] = {"D": "dark", "F": "flat"}
+DEFAULT_GROUP_BY: tuple[str, ...] = ("DETECTOR", "SUBARRAY", "READPATT")
 
 _TOKEN = re.compile(r"([A-Z])(\+|)")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.+]+")
 
 
 def parse_imtypes(text: str, letters: Mapping[str, str] = DEFAULT_LETTERS) -> dict[str, int | None]:
@@ -84,3 +100,595 @@ def parse_imtypes(text: str, letters: Mapping[str, str] = DEFAULT_LETTERS) -> di
             "('DDFF') or '+' for every type ('DF+')"
         )
     return result
+
+
+# --------------------------------------------------------------------------- the rule
+
+
+@dataclass(frozen=True)
+class GroupingRule:
+    """How one recipe groups its exposures (plain data; validated on creation).
+
+    Attributes
+    ----------
+    recipe, reftype : str
+        Recipe name (first part of every group id) and the reference file type it makes.
+    imtypes : str
+        What one group holds, in the ``parse_imtypes`` grammar: ``'DD'``, ``'D+'``,
+        ``'DDFF'``, ``'DF+'`` ...
+    group_by : tuple of str
+        FITS keywords every member of a group shares (the partition).
+    max_days : mapping
+        imtypes string -> largest time span in days allowed (inclusive); any equivalent
+        spelling of a key works (``'FFDD'`` for ``'DDFF'``). A key that is absent, or
+        None, means no limit. Keys the recipe does not use are ignored.
+    min_size : int
+        Groups with fewer members are dropped (their members get a reason).
+    reuse : bool
+        Whether one partner subgroup (e.g. the dark pair of a ``DDFF`` recipe) may serve
+        several groups.
+    select : mapping
+        FITS keyword -> allowed values (case-insensitive, shell-style wildcards).
+    letters : mapping
+        imtypes letter -> image type name, in canonical order (``D`` before ``F``).
+    """
+
+    recipe: str
+    reftype: str
+    imtypes: str
+    group_by: tuple[str, ...] = DEFAULT_GROUP_BY
+    max_days: Mapping[str, float | None] = field(default_factory=dict, hash=False)
+    min_size: int = 1
+    reuse: bool = True
+    select: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
+    letters: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_LETTERS), hash=False)
+    _limits: Mapping[str, float] = field(init=False, repr=False, compare=False, hash=False,
+                                         default_factory=dict)
+
+    def __post_init__(self) -> None:
+        where = f"recipe {self.recipe!r}"
+        group_by = (self.group_by,) if isinstance(self.group_by, str) else self.group_by
+        object.__setattr__(self, "group_by", tuple(str(k).strip().upper() for k in group_by))
+        object.__setattr__(self, "letters", MappingProxyType(dict(self.letters)))
+        max_days = _check_max_days(self.max_days, where)
+        object.__setattr__(self, "max_days", MappingProxyType(max_days))
+        object.__setattr__(self, "select", MappingProxyType(_check_select(self.select, where)))
+        size = self.min_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ConfigError(f"{where}: min_size must be a whole number >= 1, got {size!r}")
+        if not isinstance(self.reuse, bool):
+            raise ConfigError(f"{where}: reuse must be true or false, got {self.reuse!r}")
+        try:
+            _parts(self)
+        except ConfigError as error:
+            raise ConfigError(f"{where}: {error}") from None
+        limits = _canonical_limits(max_days, self.letters, where)
+        object.__setattr__(self, "_limits", MappingProxyType(limits))
+
+
+def _check_max_days(max_days: Mapping[str, Any], where: str) -> dict[str, float | None]:
+    checked: dict[str, float | None] = {}
+    for key, value in dict(max_days or {}).items():
+        name = str(key).strip().upper()
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if value is not None and not (number and math.isfinite(value) and value >= 0):
+            raise ConfigError(f"{where}: max_days[{name!r}] must be a number of days >= 0 "
+                              f"(or absent for no limit), got {value!r}")
+        checked[name] = None if value is None else float(value)
+    return checked
+
+
+def _check_select(select: Mapping[str, Any], where: str) -> dict[str, tuple[str, ...]]:
+    checked: dict[str, tuple[str, ...]] = {}
+    for key, values in dict(select or {}).items():
+        allowed = (values,) if isinstance(values, str) else tuple(values)
+        if not allowed:
+            raise ConfigError(f"{where}: select {key!r} lists no values; give at least one")
+        checked[str(key).strip().upper()] = tuple(str(v).strip() for v in allowed)
+    return checked
+
+
+@dataclass(frozen=True)
+class GroupingResult:
+    """The groups of one recipe, and a reason for every exposure of its types left out."""
+
+    groups: tuple[Group, ...]
+    leftovers: tuple[Leftover, ...]
+
+
+# --------------------------------------------------------------------------- the recipe shape
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One image type of a recipe: ``D`` x2 in ``DDFF``, or ``F`` x all in ``DF+``."""
+
+    letter: str
+    name: str
+    count: int | None  # None: all of them ('+')
+
+    @property
+    def key(self) -> str:
+        """max_days key of this type's own subgroups ('DD', 'FFF')."""
+        return self.letter * (self.count or 1)
+
+
+def _parts(rule: GroupingRule) -> tuple[_Part, ...]:
+    """The recipe's image types in canonical (letter table) order."""
+    return _order(parse_imtypes(rule.imtypes, rule.letters), rule.letters, rule.imtypes)
+
+
+def _order(counts: Mapping[str, int | None], letters: Mapping[str, str], written: str
+           ) -> tuple[_Part, ...]:
+    return tuple(
+        _Part(letter, name, counts[name])
+        for letter, name in letters.items()
+        if name in counts and letter in written
+    )
+
+
+def _canonical(parts: Sequence[_Part]) -> str:
+    """imtypes in canonical order: 'FFDD' -> 'DDFF', 'F+D+' -> 'DF+'."""
+    if parts[0].count is None:
+        return "".join(p.letter for p in parts) + "+"
+    return "".join(p.letter * (p.count or 1) for p in parts)
+
+
+def _canonical_limits(max_days: Mapping[str, float | None], letters: Mapping[str, str],
+                      where: str) -> dict[str, float]:
+    """max_days keyed by canonical imtypes ('FFDD' -> 'DDFF'); unset limits dropped. Keys
+    that are no imtypes of these letters are kept as they are (a recipe never asks)."""
+    limits: dict[str, float] = {}
+    spelled: dict[str, str] = {}
+    for key, value in max_days.items():
+        if value is None:
+            continue
+        try:
+            canonical = _canonical(_order(parse_imtypes(key, letters), letters, key))
+        except ConfigError:
+            canonical = key
+        if canonical in limits and limits[canonical] != value:
+            raise ConfigError(f"{where}: max_days {spelled[canonical]!r} and {key!r} mean the "
+                              f"same ({canonical}) but differ ({limits[canonical]} vs "
+                              f"{value}); keep one")
+        limits[canonical], spelled[canonical] = value, key
+    return limits
+
+
+def _limit(rule: GroupingRule, key: str) -> float | None:
+    """The max_days limit of a canonical imtypes key (None: no limit)."""
+    return rule._limits.get(key)
+
+
+# --------------------------------------------------------------------------- wording
+
+
+def _plural(name: str, n: int = 2) -> str:
+    if n == 1:
+        return name
+    return name + ("es" if name.endswith(("s", "x", "ch", "sh")) else "s")
+
+
+def _count(n: int, name: str) -> str:
+    return f"{n} {_plural(name, n)}"
+
+
+def _noun(part: _Part, many: bool = False) -> str:
+    """'dark', 'dark pair', 'set of 3 darks' (``many``: the plural)."""
+    k = part.count or 1
+    if k == 1:
+        return _plural(part.name, 2 if many else 1)
+    if k == 2:
+        return f"{part.name} pair" + ("s" if many else "")
+    return f"set{'s' if many else ''} of {k} {_plural(part.name)}"
+
+
+def _days(x: float) -> str:
+    return f"{x:.2f}" if x == 0 or abs(x) >= 0.01 else f"{x:.2g}"
+
+
+def _names(exposures: Sequence[Exposure]) -> str:
+    return ", ".join(e.name for e in exposures)
+
+
+# --------------------------------------------------------------------------- candidates
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _screen(exposure: Exposure, rule: GroupingRule) -> tuple[str, tuple[str, ...]]:
+    """(why an exposure of the recipe's types is no candidate, '' if it is one; and its
+    partition key, the group_by values as text)."""
+    if not exposure.usable:
+        return f"unusable: {exposure.reason or 'no reason given'}", ()
+    for keyword, allowed in rule.select.items():
+        value = exposure.value(keyword)
+        shown = ", ".join(allowed)
+        if _blank(value):
+            return f"{keyword} missing, select needs one of [{shown}]", ()
+        text = str(value).strip().upper()
+        if not any(fnmatchcase(text, pattern.upper()) for pattern in allowed):
+            return f"{keyword}={str(value).strip()} not in select [{shown}]", ()
+    if exposure.mjd is None or math.isnan(exposure.mjd):
+        return "no observation time (MJD), so it cannot be placed in time", ()
+    values = [exposure.value(k) for k in rule.group_by]
+    missing = [k for k, v in zip(rule.group_by, values, strict=True) if _blank(v)]
+    if missing:
+        why = f"missing {', '.join(missing)}, needed to group by {'/'.join(rule.group_by)}"
+        return why, ()
+    return "", tuple(str(v).strip() for v in values)
+
+
+def _time_order(exposure: Exposure) -> tuple[float, str]:
+    return (exposure.mjd or 0.0, exposure.path)
+
+
+def _partition_ids(keys: Sequence[tuple[str, ...]]) -> dict[tuple[str, ...], str]:
+    """Sanitised, unique id parts for the partition keys (sorted order decides clashes)."""
+    ids: dict[tuple[str, ...], str] = {}
+    taken: set[str] = set()
+    for key in keys:
+        base = "-".join(_UNSAFE.sub("_", v).strip("_") or "_" for v in key)
+        text, n = base, 1
+        while text in taken:
+            n += 1
+            text = f"{base}_{n}"
+        taken.add(text)
+        ids[key] = text
+    return ids
+
+
+# --------------------------------------------------------------------------- building blocks
+
+
+_Formed = tuple[tuple[Exposure, ...], ...]  # one would-be group: members per part
+_Reasons = dict[str, str]  # path -> why it is in no group
+
+
+@dataclass(frozen=True)
+class _Partition:
+    """One partition's candidates of each part, sorted by (time, path)."""
+
+    label: str  # 'NRCA1/FULL/RAPID'
+    by_type: Mapping[str, Sequence[Exposure]]
+
+
+def _walk(items: Sequence[Exposure], part: _Part, limit: float | None, label: str
+          ) -> tuple[list[tuple[Exposure, ...]], _Reasons]:
+    """k of one type: take the next k when they span <= limit, else leave the first out."""
+    k, n = part.count or 1, len(items)
+    groups: list[tuple[Exposure, ...]] = []
+    reasons: _Reasons = {}
+    if n < k:
+        why = f"partition {label} has {_count(n, part.name)}, {part.key} needs {k}"
+        return groups, {e.path: why for e in items}
+    i = 0
+    while i < n:
+        if i + k <= n and (limit is None or items[i + k - 1].mjd - items[i].mjd <= limit):
+            groups.append(tuple(items[i : i + k]))
+            i += k
+        else:
+            reasons[items[i].path] = _walk_reason(items, i, part, limit, label)
+            i += 1
+    return groups, reasons
+
+
+def _walk_reason(items: Sequence[Exposure], i: int, part: _Part, limit: float | None,
+                 label: str) -> str:
+    k, here = part.count or 1, items[i]
+    if limit is not None:
+        gaps = [(here.mjd - items[i - 1].mjd, items[i - 1])] if i > 0 else []
+        gaps += [(items[i + 1].mjd - here.mjd, items[i + 1])] if i + 1 < len(items) else []
+        gap, other = min(gaps, key=lambda g: g[0])
+        if gap > limit:
+            return f"no {part.name} within {limit} d (nearest {_days(gap)} d: {other.name})"
+    if i + k > len(items):
+        left = len(items) - i
+        verb = "remains" if left == 1 else "remain"
+        return (f"only {_count(left, part.name)} {verb} at the end of partition {label}, "
+                f"{part.key} needs {k}")
+    last = items[i + k - 1]
+    span = _days(last.mjd - here.mjd)
+    if k == 2:
+        return f"next {part.name} {span} d later exceeds {part.key} max {limit} d ({last.name})"
+    return (f"this and the next {_count(k - 1, part.name)} span {span} d, exceeding "
+            f"{part.key} max {limit} d (last: {last.name})")
+
+
+def _clusters(items: Sequence[Exposure], limit: float) -> list[list[Exposure]]:
+    """Greedy chronological clusters: each starts at the earliest exposure not yet in
+    one and takes every later exposure within ``limit`` days of that start."""
+    clusters: list[list[Exposure]] = []
+    for exposure in items:
+        if clusters and exposure.mjd - clusters[-1][0].mjd <= limit:
+            clusters[-1].append(exposure)
+        else:
+            clusters.append([exposure])
+    return clusters
+
+
+class _LeastUsed:
+    """Segment tree: the (uses, index) minimum over an index range, with point updates."""
+
+    def __init__(self, n: int) -> None:
+        self.size = 1 << max(n - 1, 0).bit_length()
+        self.tree: list[tuple[float, int]] = [(math.inf, -1)] * (2 * self.size)
+        for j in range(n):
+            self.tree[self.size + j] = (0, j)
+        for node in range(self.size - 1, 0, -1):
+            self.tree[node] = min(self.tree[2 * node], self.tree[2 * node + 1])
+
+    def set(self, j: int, uses: float) -> None:
+        node = self.size + j
+        self.tree[node] = (uses, j)
+        while node > 1:
+            node //= 2
+            self.tree[node] = min(self.tree[2 * node], self.tree[2 * node + 1])
+
+    def best(self, lo: int, hi: int) -> tuple[float, int]:
+        """Least used index in [lo, hi), the earliest on ties ((inf, -1) if none)."""
+        result: tuple[float, int] = (math.inf, -1)
+        lo += self.size
+        hi += self.size
+        while lo < hi:
+            if lo & 1:
+                result = min(result, self.tree[lo])
+                lo += 1
+            if hi & 1:
+                hi -= 1
+                result = min(result, self.tree[hi])
+            lo //= 2
+            hi //= 2
+        return result
+
+
+class _Spans:
+    """First and last MJD of chronological, non-overlapping subgroups (both sorted)."""
+
+    def __init__(self, subgroups: Sequence[tuple[Exposure, ...]]) -> None:
+        self.subgroups = subgroups
+        self.firsts = [g[0].mjd for g in subgroups]
+        self.lasts = [g[-1].mjd for g in subgroups]
+
+    def _first_true(self, predicate: Callable[[int], bool]) -> int:
+        return bisect_left(range(len(self.subgroups)), True, key=predicate)
+
+    def reach(self, first: float, last: float, limit: float | None) -> tuple[int, int]:
+        """Index range of subgroups whose every member is within ``limit`` of every
+        time in [first, last]: max(own last - first, last - own first) <= limit."""
+        if limit is None:
+            return 0, len(self.subgroups)
+        lo = self._first_true(lambda j: last - self.firsts[j] <= limit)
+        hi = self._first_true(lambda j: self.lasts[j] - first > limit)
+        return lo, hi
+
+    def nearest(self, first: float, last: float) -> tuple[float, int]:
+        """Smallest largest-|dt| to [first, last] over the subgroups, and its index."""
+        cross = self._first_true(lambda j: self.lasts[j] - first >= last - self.firsts[j])
+        near = [j for j in (cross - 1, cross) if 0 <= j < len(self.subgroups)]
+        return min((max(self.lasts[j] - first, last - self.firsts[j]), j) for j in near)
+
+
+# --------------------------------------------------------------------------- the shapes
+
+
+def _counted(rule: GroupingRule, parts: Sequence[_Part], partition: _Partition
+             ) -> tuple[list[_Formed], _Reasons]:
+    """``D``, ``DD``, ``DDFF``, ``BBDDFF``...: walk every type; then, if there are
+    several, give each subgroup of the last type (the anchor) one subgroup of each other
+    type (its partners) within max_days[<canonical imtypes>], least used first."""
+    reasons: _Reasons = {}
+    subgroups: dict[str, list[tuple[Exposure, ...]]] = {}
+    for part in parts:
+        limit = _limit(rule, part.key) if (part.count or 1) > 1 else None
+        subgroups[part.name], why = _walk(partition.by_type[part.name], part, limit,
+                                          partition.label)
+        reasons.update(why)
+    *partners, anchor = parts
+    if not partners:
+        return [(g,) for g in subgroups[anchor.name]], reasons
+    key = _canonical(parts)
+    limit = _limit(rule, key)
+    spans = {p.name: _Spans(subgroups[p.name]) for p in partners}
+    trees = {p.name: _LeastUsed(len(subgroups[p.name])) for p in partners}
+    uses = {p.name: [0] * len(subgroups[p.name]) for p in partners}
+    formed: list[_Formed] = []
+    for group in subgroups[anchor.name]:
+        first, last = group[0].mjd, group[-1].mjd
+        chosen: list[tuple[_Part, int]] = []
+        for partner in partners:
+            lo, hi = spans[partner.name].reach(first, last, limit)
+            used, j = trees[partner.name].best(lo, hi) if lo < hi else (math.inf, -1)
+            if j < 0 or used == math.inf:
+                why = _no_partner(rule, partition, anchor, partner, spans[partner.name],
+                                  group, key, limit, lo < hi)
+                reasons.update({e.path: why for e in group})
+                break
+            chosen.append((partner, j))
+        else:
+            for partner, j in chosen:
+                uses[partner.name][j] += 1
+                trees[partner.name].set(j, uses[partner.name][j] if rule.reuse else math.inf)
+            formed.append((*(subgroups[p.name][j] for p, j in chosen), group))
+    anchors = _Spans(subgroups[anchor.name])
+    for partner in partners:
+        for j, group in enumerate(subgroups[partner.name]):
+            if not uses[partner.name][j]:
+                why = _unused(rule, partition, (anchor, partner), anchors, group, key, limit)
+                reasons.update({e.path: why for e in group})
+    return formed, reasons
+
+
+def _too_few(rule: GroupingRule, partition: _Partition, part: _Part) -> str:
+    """Why a partition has no subgroup of ``part`` (a counted type) at all."""
+    n, k = len(partition.by_type[part.name]), part.count or 1
+    if n < k:
+        return f"partition {partition.label} has {_count(n, part.name)}, {part.key} needs {k}"
+    return (f"no {_count(k, part.name)} of partition {partition.label} lie within "
+            f"{part.key} max {_limit(rule, part.key)} d")
+
+
+def _no_partner(rule: GroupingRule, partition: _Partition, anchor: _Part, partner: _Part,
+                spans: _Spans, group: Sequence[Exposure], key: str, limit: float | None,
+                in_reach: bool) -> str:
+    """Why an anchor subgroup (a flat pair) found no partner (dark pair)."""
+    this, other = _noun(anchor), _noun(partner)
+    if not spans.subgroups:
+        return f"{this} has no {other}: {_too_few(rule, partition, partner)}"
+    within = f" within {key} max {limit} d" if limit is not None else ""
+    if in_reach:
+        return f"{this} has no unused {other}{within} (reuse: false)"
+    gap, j = spans.nearest(group[0].mjd, group[-1].mjd)
+    return (f"{this} has no {other}{within} "
+            f"(nearest {_days(gap)} d: {_names(spans.subgroups[j])})")
+
+
+def _unused(rule: GroupingRule, partition: _Partition, roles: tuple[_Part, _Part],
+            anchors: _Spans, group: Sequence[Exposure], key: str, limit: float | None) -> str:
+    """Why a partner subgroup (a dark pair) serves no group."""
+    anchor, partner = roles
+    this = f"{_noun(partner)} unused"
+    if not anchors.subgroups:
+        return f"{this}: {_too_few(rule, partition, anchor)}"
+    within = f" within {key} max {limit} d" if limit is not None else ""
+    lo, hi = anchors.reach(group[0].mjd, group[-1].mjd, limit)
+    if lo >= hi:
+        gap, j = anchors.nearest(group[0].mjd, group[-1].mjd)
+        return (f"{this}: no {_noun(anchor)}{within} "
+                f"(nearest {_days(gap)} d: {_names(anchors.subgroups[j])})")
+    return (f"{this}: the {_noun(anchor, many=True)}{within} took less used or earlier "
+            f"{_noun(partner, many=True)}")
+
+
+def _all_of(rule: GroupingRule, parts: Sequence[_Part], partition: _Partition
+            ) -> tuple[list[_Formed], _Reasons]:
+    """``D+``, ``DF+``: everything of the partition in one group, or in chronological
+    clusters of at most max_days[<canonical imtypes>]; every type must be present."""
+    key = _canonical(parts)
+    limit = _limit(rule, key)
+    items = sorted((e for p in parts for e in partition.by_type[p.name]), key=_time_order)
+    clusters = _clusters(items, limit) if limit is not None else [items] if items else []
+    formed: list[_Formed] = []
+    reasons: _Reasons = {}
+    for cluster in clusters:
+        present = {e.imtype for e in cluster}
+        missing = [_plural(p.name) for p in parts if p.name not in present]
+        if not missing:
+            formed.append(tuple(tuple(e for e in cluster if e.imtype == p.name) for p in parts))
+            continue
+        where = f"partition {partition.label}"
+        if limit is not None:
+            where = (f"the {key} max {limit} d cluster from {cluster[0].name} "
+                     f"(MJD {cluster[0].mjd:.3f}) in {where}")
+        needs = " and ".join(_plural(p.name) for p in parts)
+        why = f"{key} needs {needs}; {where} has no {' and no '.join(missing)}"
+        reasons.update({e.path: why for e in cluster})
+    return formed, reasons
+
+
+# --------------------------------------------------------------------------- assembly
+
+
+def _rule_record(rule: GroupingRule, parts: Sequence[_Part]) -> dict[str, Any]:
+    """The rule values recorded on every group (only max_days that apply and are set)."""
+    keys = [p.key for p in parts if (p.count or 1) > 1]
+    if len(parts) > 1 or parts[0].count is None:
+        keys.append(_canonical(parts))
+    used = {k: _limit(rule, k) for k in keys}
+    record: dict[str, Any] = {
+        "imtypes": rule.imtypes.strip(),
+        "group_by": list(rule.group_by),
+        "max_days": {k: v for k, v in used.items() if v is not None},
+        "min_size": rule.min_size,
+        "reuse": rule.reuse,
+    }
+    if rule.select:
+        record["select"] = {k: list(v) for k, v in rule.select.items()}
+    return record
+
+
+def build_groups(exposures: Sequence[Exposure], rule: GroupingRule) -> GroupingResult:
+    """Build one recipe's groups and explain every exposure of its types left out.
+
+    Parameters
+    ----------
+    exposures : sequence of Exposure
+        The catalog (any order; exposures of other image types are ignored). Paths must
+        be unique.
+    rule : GroupingRule
+        The recipe's grouping rule.
+
+    Returns
+    -------
+    GroupingResult
+        Groups ordered by partition, then time, with ids
+        ``<recipe>-<partition values>-<nnn>``; leftovers ordered by path, exactly one
+        for every exposure of the recipe's image types that is in no group.
+
+    Raises
+    ------
+    ValueError
+        If two exposures share a path.
+    """
+    parts = _parts(rule)
+    names = {p.name for p in parts}
+    reasons: _Reasons = {}
+    partitions: dict[tuple[str, ...], list[Exposure]] = {}
+    seen: set[str] = set()
+    for exposure in exposures:
+        if exposure.imtype not in names:
+            continue
+        if exposure.path in seen:
+            raise ValueError(f"exposure {exposure.path} is listed twice")
+        seen.add(exposure.path)
+        why, key = _screen(exposure, rule)
+        if why:
+            reasons[exposure.path] = why
+        else:
+            partitions.setdefault(key, []).append(exposure)
+    shape = _all_of if parts[0].count is None else _counted
+    record = _rule_record(rule, parts)
+    ids = _partition_ids(sorted(partitions))
+    groups: list[Group] = []
+    for key in sorted(partitions):
+        items = sorted(partitions[key], key=_time_order)
+        label = "/".join(key) or "(all)"
+        by_type = {p.name: [e for e in items if e.imtype == p.name] for p in parts}
+        formed, why = shape(rule, parts, _Partition(label, by_type))
+        reasons.update(why)
+        kept = [f for f in formed if sum(map(len, f)) >= rule.min_size]
+        in_kept = {e.path for f in kept for members in f for e in members}
+        for f in formed:
+            size = sum(map(len, f))
+            if size < rule.min_size:
+                for e in (e for members in f for e in members if e.path not in in_kept):
+                    reasons.setdefault(e.path, f"group of {size} < min_size {rule.min_size}")
+        partition = tuple(zip(rule.group_by, (items[0].value(k) for k in rule.group_by),
+                              strict=True))
+        prefix = "-".join(x for x in (rule.recipe, ids[key]) if x)
+        groups += [_group(rule, parts, f, f"{prefix}-{n:03d}", partition, record)
+                   for n, f in enumerate(kept, 1)]
+    leftovers = tuple(Leftover(rule.recipe, path, reasons[path]) for path in sorted(reasons))
+    return GroupingResult(tuple(groups), leftovers)
+
+
+def _group(rule: GroupingRule, parts: Sequence[_Part], formed: _Formed, ident: str,
+           partition: tuple[tuple[str, Any], ...], record: Mapping[str, Any]) -> Group:
+    members = tuple(
+        Member(f"{part.letter}{n}", e.path)
+        for part, exposures in zip(parts, formed, strict=True)
+        for n, e in enumerate(exposures, 1)
+    )
+    times = [e.mjd for exposures in formed for e in exposures]
+    return Group(
+        id=ident,
+        recipe=rule.recipe,
+        reftype=rule.reftype,
+        imtypes=rule.imtypes.strip(),
+        partition=partition,
+        members=members,
+        mjd_span=(float(min(times)), float(max(times))),
+        rule=dict(record),
+    )
