@@ -7,9 +7,17 @@ The order is taken from the installed ``jwst`` when it can be read (see
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import ast
+import functools
+import importlib.util
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 from refsmith.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 INSTRUMENTS = ("NIRCAM", "NIRISS", "NIRSPEC", "MIRI", "FGS")
 
@@ -71,10 +79,128 @@ def normalize_instrument(instrument: str) -> str:
     return name
 
 
+@functools.lru_cache(maxsize=64)
 def step_order(instrument: str) -> tuple[str, ...]:
-    """The calwebb_detector1 steps of ``instrument`` in the order the pipeline runs them."""
+    """The calwebb_detector1 steps of ``instrument`` in the order the pipeline runs them.
+
+    Read from the installed ``jwst`` (``Detector1Pipeline.process``, parsed with
+    :mod:`ast`, never imported); :data:`FALLBACK_ORDER` when that fails.
+
+    Parameters
+    ----------
+    instrument : str
+        INSTRUME value ('NIRCAM', 'MIRI', ...), case-insensitive.
+
+    Returns
+    -------
+    tuple of str
+        Step names in pipeline order.
+    """
     name = normalize_instrument(instrument)
-    return FALLBACK_ORDER["MIRI" if name == "MIRI" else "NIR"]
+    return installed_step_orders()["MIRI" if name == "MIRI" else "NIR"]
+
+
+@functools.cache
+def installed_step_orders() -> dict[str, tuple[str, ...]]:
+    """Step orders ``{'NIR': ..., 'MIRI': ...}`` of the installed jwst, else the fallback."""
+    source = detector1_source()
+    orders = derive_step_orders(source) if source is not None else None
+    if orders is None:
+        log.info("using refsmith's calwebb_detector1 step order table (jwst 3.0.0)")
+        return dict(FALLBACK_ORDER)
+    return orders
+
+
+def detector1_source() -> Path | None:
+    """Path of the installed ``jwst/pipeline/calwebb_detector1.py`` (jwst is not imported)."""
+    try:
+        spec = importlib.util.find_spec("jwst")  # top-level: finds, does not import
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        path = Path(location) / "pipeline" / "calwebb_detector1.py"
+        if path.is_file():
+            return path
+    return None
+
+
+def derive_step_orders(source: Path | str) -> dict[str, tuple[str, ...]] | None:
+    """Parse ``Detector1Pipeline.process`` and return its step order per branch.
+
+    Collects the ``self.<step>.run(...)`` calls in source order. At the ``if`` whose test
+    compares with ``"MIRI"`` the MIRI order takes the ``if`` body and the near-infrared
+    order the ``else`` body; other ``if`` statements contribute both branches (each step
+    counted once, at its first call).
+
+    Returns
+    -------
+    dict or None
+        ``{'NIR': steps, 'MIRI': steps}``, or None when the file cannot be read or parsed,
+        has no MIRI branch, or names a step refsmith does not know.
+    """
+    try:
+        tree = ast.parse(Path(source).read_text(encoding="utf-8"))
+        process = _find_process(tree)
+        if process is None:
+            return None
+        orders: dict[str, tuple[str, ...]] = {}
+        for branch in ("NIR", "MIRI"):
+            found: list[str] = []
+            seen_miri = _collect_runs(process.body, branch == "MIRI", found)
+            if not seen_miri:
+                return None
+            steps = tuple(dict.fromkeys(found))
+            if not steps or any(step not in STEP_KEYWORDS for step in steps):
+                log.warning("unexpected calwebb_detector1 steps %s; using the fallback table",
+                            [s for s in steps if s not in STEP_KEYWORDS])
+                return None
+            orders[branch] = steps
+        return orders
+    except (OSError, SyntaxError, ValueError, RecursionError):
+        return None
+
+
+def _find_process(tree: ast.Module) -> ast.FunctionDef | None:
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == "Detector1Pipeline":
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and item.name == "process":
+                    return item
+    return None
+
+
+def _is_miri_test(test: ast.expr) -> bool:
+    return isinstance(test, ast.Compare) and any(
+        isinstance(n, ast.Constant) and n.value == "MIRI"
+        for n in (test.left, *test.comparators)
+    )
+
+
+def _collect_runs(body: Sequence[ast.stmt], miri: bool, found: list[str]) -> bool:
+    """Append step names of ``self.<step>.run(...)`` calls in order; True if a MIRI if seen."""
+    seen_miri = False
+    for statement in body:
+        if isinstance(statement, ast.If) and _is_miri_test(statement.test):
+            seen_miri = True
+            _collect_runs(statement.body if miri else statement.orelse, miri, found)
+            continue
+        if isinstance(statement, ast.If):
+            seen_miri |= _collect_runs(statement.body, miri, found)
+            seen_miri |= _collect_runs(statement.orelse, miri, found)
+            continue
+        for node in ast.walk(statement):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "run"
+                and isinstance(node.func.value, ast.Attribute)
+                and isinstance(node.func.value.value, ast.Name)
+                and node.func.value.value.id == "self"
+            ):
+                found.append(node.func.value.attr)
+    return seen_miri
 
 
 def canonical_step(name: str) -> str:
@@ -90,8 +216,11 @@ def expand_steps(spec: str | Iterable[str], instrument: str) -> tuple[str, ...]:
     """Expand a step list or the ``X-`` shorthand into steps in pipeline order.
 
     ``'dq_init-'`` means every step of the instrument's order up to and including
-    dq_init. A list may mix names and one shorthand. Raises ConfigError for unknown
-    steps or steps the instrument does not have.
+    dq_init that the pipeline runs by default: steps skipped by default
+    (:data:`SKIPPED_BY_DEFAULT`, e.g. charge_migration, persistence) are part of ``X-``
+    only when they are ``X`` itself; list them by name to require them. A list may mix
+    names and shorthands. Raises ConfigError for unknown steps or steps the instrument
+    does not have.
     """
     order = step_order(instrument)
     items = [spec] if isinstance(spec, str) else list(spec)
@@ -102,7 +231,9 @@ def expand_steps(spec: str | Iterable[str], instrument: str) -> tuple[str, ...]:
                 step = canonical_step(part[:-1])
                 if step not in order:
                     raise ConfigError(f"step {step!r} does not exist for {instrument}")
-                wanted.update(order[: order.index(step) + 1])
+                wanted.update(s for s in order[: order.index(step)]
+                              if s not in SKIPPED_BY_DEFAULT)
+                wanted.add(step)
             else:
                 step = canonical_step(part)
                 if step not in order:
@@ -113,9 +244,196 @@ def expand_steps(spec: str | Iterable[str], instrument: str) -> tuple[str, ...]:
 
 def in_order(steps: Iterable[str], instrument: str | None) -> tuple[str, ...]:
     """Sort step names by ``instrument``'s pipeline order (NIR order when unknown)."""
+    rank = _rank(instrument)
+    return tuple(sorted(set(steps), key=lambda s: (rank.get(s, len(rank)), s)))
+
+
+@functools.lru_cache(maxsize=64)
+def _rank(instrument: str | None) -> dict[str, int]:
     try:
         order: Sequence[str] = step_order(instrument) if instrument else FALLBACK_ORDER["NIR"]
     except ConfigError:
         order = FALLBACK_ORDER["NIR"]
-    rank = {s: i for i, s in enumerate(order)}
-    return tuple(sorted(set(steps), key=lambda s: (rank.get(s, len(rank)), s)))
+    return {s: i for i, s in enumerate(order)}
+
+
+# ---------------------------------------------------------------- reference files
+# Reference types each step asks CRDS for: the steps' ``reference_file_types`` in jwst 3.0.0
+# (jwst/<step>/<step>_step.py). Overrides of a type must go on EVERY step listed here.
+STEP_REFTYPES: dict[str, tuple[str, ...]] = {
+    "group_scale": (),
+    "dq_init": ("mask",),
+    "emicorr": ("emicorr",),
+    "saturation": ("saturation", "superbias"),
+    "ipc": ("ipc",),
+    "superbias": ("superbias",),
+    "refpix": ("refpix", "sirskernel"),
+    "firstframe": (),
+    "lastframe": (),
+    "reset": ("reset",),
+    "linearity": ("linearity",),
+    "rscd": ("rscd",),
+    "dark_current": ("dark",),
+    "persistence": (),
+    "charge_migration": (),
+    "jump": ("gain", "readnoise"),
+    "picture_frame": ("pictureframe",),
+    "clean_flicker_noise": ("flat", "pastasoss"),
+    "ramp_fit": ("readnoise", "gain"),
+    "gain_scale": ("gain",),
+}
+
+# Types without which the step fails (jump_step.py:147-149, ramp_fit_step.py:204-205 open
+# them unconditionally).
+REQUIRED_REFTYPES: dict[str, frozenset[str]] = {
+    "jump": frozenset({"gain", "readnoise"}),
+    "ramp_fit": frozenset({"gain", "readnoise"}),
+}
+
+# Types that may be N/A while the step still does its work: saturation without superbias
+# (saturation_step.py:62-63), refpix outside NIRSpec IRS2 (refpix_step.py:81 only asks for
+# 'refpix' on IRS2 data; 'sirskernel' N/A falls back to the running median, :121-125),
+# clean_flicker_noise (flat / pastasoss only refine its mask). For every other type, N/A
+# makes the step record SKIPPED without doing anything (e.g. dq_init_step.py:60-63).
+OPTIONAL_REFTYPES: dict[str, frozenset[str]] = {
+    "saturation": frozenset({"superbias"}),
+    "refpix": frozenset({"refpix", "sirskernel"}),
+    "clean_flicker_noise": frozenset({"flat", "pastasoss"}),
+}
+
+
+def reftype_steps(reftype: str, steps: Iterable[str]) -> tuple[str, ...]:
+    """The steps among ``steps`` that use ``reftype`` (each needs its own override)."""
+    return tuple(s for s in steps if reftype in STEP_REFTYPES.get(s, ()))
+
+
+# ---------------------------------------------------------------- SKIPPED as "does not apply"
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _group_scale_not_needed(header: Mapping[str, Any]) -> bool:
+    nframes, divisor = _int(header.get("NFRAMES")), _int(header.get("FRMDIVSR"))
+    if nframes is None or nframes < 1:
+        return False
+    if divisor is None:
+        return nframes & (nframes - 1) == 0
+    return nframes == divisor
+
+
+def _too_few_groups(header: Mapping[str, Any]) -> bool:
+    ngroups = _int(header.get("NGROUPS"))
+    return ngroups is not None and ngroups <= 2
+
+
+def _miri_subarray(header: Mapping[str, Any]) -> bool:
+    instrument = str(header.get("INSTRUME") or "").upper()
+    subarray = str(header.get("SUBARRAY") or "").upper()
+    return instrument == "MIRI" and subarray not in ("", "FULL")
+
+
+def _no_gain_factor(header: Mapping[str, Any]) -> bool:
+    instrument = str(header.get("INSTRUME") or "").upper()
+    return instrument not in ("", "NIRSPEC") and header.get("GAINFACT") is None
+
+
+def _emicorr_not_implemented(header: Mapping[str, Any]) -> bool:
+    readpatt = str(header.get("READPATT") or "").upper()
+    return readpatt not in ("", "FAST", "FASTR1", "SLOW", "SLOWR1")
+
+
+# step -> (header keywords the rule reads, predicate "the pipeline would skip it", why).
+# A recorded SKIPPED counts as done only when the predicate holds on the file's header;
+# otherwise SKIPPED is "not done". Verified in jwst 3.0.0:
+NOT_APPLICABLE: dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, Any]], bool], str]] = {
+    # group_scale/group_scale_step.py:56-69: no FRMDIVSR and NFRAMES a power of 2, or
+    # NFRAMES == FRMDIVSR -> "correction not needed", SKIPPED.
+    "group_scale": (
+        ("NFRAMES", "FRMDIVSR"), _group_scale_not_needed,
+        "NFRAMES is a power of 2 (no FRMDIVSR) or equals FRMDIVSR",
+    ),
+    # charge_migration/charge_migration_step.py:42-45: fewer than 3 groups -> SKIPPED.
+    "charge_migration": (("NGROUPS",), _too_few_groups, "NGROUPS <= 2"),
+    # jump/jump_step.py:87-92: NGROUPS <= 2 -> SKIPPED.
+    "jump": (("NGROUPS",), _too_few_groups, "NGROUPS <= 2"),
+    # refpix/reference_pixels.py:1999-2002 (via refpix_step.py:160-161): MIRI subarrays are
+    # skipped (is_subarray: data smaller than 1032x1024, i.e. SUBARRAY != FULL).
+    "refpix": (("INSTRUME", "SUBARRAY"), _miri_subarray, "MIRI subarray"),
+    # gain_scale/gain_scale_step.py:46-61: no GAINFACT in the exposure and none in the gain
+    # reference -> SKIPPED. Gain references with GAINFACT exist for NIRSpec (IRS2) only, so
+    # NIRSpec is left out (SKIPPED there = not done).
+    "gain_scale": (
+        ("INSTRUME", "GAINFACT"), _no_gain_factor, "no GAINFACT (not NIRSpec)",
+    ),
+    # emicorr/emicorr_step.py:60-64: read patterns other than FAST/FASTR1/SLOW/SLOWR1.
+    "emicorr": (("READPATT",), _emicorr_not_implemented, "READPATT not FAST/SLOW(R1)"),
+}
+# Left out on purpose: picture_frame (skips when CRDS has no PICTUREFRAME reference for the
+# exposure: a CRDS rule, not visible in the code), steps skipped because a reference is N/A,
+# and MIRI firstframe/lastframe/rscd/reset (only skip for non-MIRI detectors, which never
+# run them).
+
+# Header keywords the table needs; readers of candidate products should read them too.
+APPLICABILITY_KEYWORDS: tuple[str, ...] = tuple(
+    dict.fromkeys(k for keys, _, _ in NOT_APPLICABLE.values() for k in keys)
+)
+
+
+def skip_applies(step: str, header: Mapping[str, Any]) -> bool:
+    """True when the pipeline records ``step`` SKIPPED for this exposure by design.
+
+    Parameters
+    ----------
+    step : str
+        Step name.
+    header : mapping
+        Primary-header keyword -> value of the exposure (or of a product of it).
+
+    Returns
+    -------
+    bool
+        True only for the verified cases of :data:`NOT_APPLICABLE`; False when unsure.
+    """
+    rule = NOT_APPLICABLE.get(step)
+    return bool(rule and rule[1](header))
+
+
+def step_done(step: str, status: str | None, header: Mapping[str, Any]) -> bool:
+    """Whether a step counts as done: COMPLETE, or SKIPPED where the step does not apply."""
+    if status == "COMPLETE":
+        return True
+    return status == "SKIPPED" and skip_applies(step, header)
+
+
+def expected_statuses(step: str, header: Mapping[str, Any]) -> frozenset[str]:
+    """S_* values acceptable after the pipeline ran ``step`` on this exposure."""
+    if skip_applies(step, header):
+        return frozenset({"COMPLETE", "SKIPPED"})
+    return frozenset({"COMPLETE"})
+
+
+def describe_steps(instrument: str) -> list[dict[str, Any]]:
+    """One record per step of ``instrument`` in pipeline order (for ``refsmith steps``).
+
+    Returns
+    -------
+    list of dict
+        Keys ``step``, ``keyword`` (S_*), ``reftypes``, ``required_reftypes``,
+        ``skipped_by_default`` and ``skipped_when`` (the not-applicable rule, or '').
+    """
+    return [
+        {
+            "step": step,
+            "keyword": STEP_KEYWORDS[step],
+            "reftypes": list(STEP_REFTYPES.get(step, ())),
+            "required_reftypes": sorted(REQUIRED_REFTYPES.get(step, ())),
+            "skipped_by_default": step in SKIPPED_BY_DEFAULT,
+            "skipped_when": NOT_APPLICABLE[step][2] if step in NOT_APPLICABLE else "",
+        }
+        for step in step_order(instrument)
+    ]

@@ -1,0 +1,265 @@
+"""Job records of a calibration plan (frozen, JSON-ready via ``to_dict``/``from_dict``).
+
+Built by :mod:`refsmith.planning`; see docs/planning.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Output:
+    """One product a calibration job keeps.
+
+    Attributes
+    ----------
+    steps : tuple of str
+        The state's complete steps, in pipeline order.
+    path : str
+        Where it is kept (the calibrated store).
+    kind : str
+        ``product`` (the calibrated exposure) or ``fitopt`` (optional ramp-fit output).
+    strun_name : str
+        The file name the job's ``argv`` gives it in ``--output_dir`` (rename to ``path``).
+    """
+
+    steps: tuple[str, ...]
+    path: str
+    kind: str = "product"
+    strun_name: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"steps": list(self.steps), "path": self.path, "kind": self.kind,
+                "strun_name": self.strun_name}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Output:
+        return cls(steps=tuple(data["steps"]), path=data["path"],
+                   kind=data.get("kind", "product"), strun_name=data.get("strun_name", ""))
+
+
+@dataclass(frozen=True)
+class CalibrationJob:
+    """Run calwebb_detector1 once on one file, from its state to a target state.
+
+    ``start_steps`` are the steps already done on ``start_file``; ``steps_to_run`` the
+    steps this job runs (pipeline order), ``steps_to_skip`` every other step of the
+    instrument. ``outputs`` lists the final and every intermediate product kept;
+    ``overrides`` maps step -> reftype -> file path; ``depends_on`` holds ids of jobs that
+    make a reference file this job uses (``self`` references).
+    """
+
+    id: str
+    exposure: str
+    instrument: str
+    start_file: str
+    start_steps: tuple[str, ...]
+    steps_to_run: tuple[str, ...]
+    steps_to_skip: tuple[str, ...]
+    outputs: tuple[Output, ...]
+    overrides: Mapping[str, Mapping[str, str]] = field(default_factory=dict, hash=False)
+    argv: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    recipes: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()
+
+    @property
+    def final_output(self) -> Output:
+        """The product of the job's target state (the last step it runs)."""
+        return max((o for o in self.outputs if o.kind == "product"),
+                   key=lambda o: len(o.steps))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "exposure": self.exposure,
+            "instrument": self.instrument,
+            "start_file": self.start_file,
+            "start_steps": list(self.start_steps),
+            "steps_to_run": list(self.steps_to_run),
+            "steps_to_skip": list(self.steps_to_skip),
+            "outputs": [o.to_dict() for o in self.outputs],
+            "overrides": {s: dict(r) for s, r in self.overrides.items()},
+            "argv": list(self.argv),
+            "groups": list(self.groups),
+            "recipes": list(self.recipes),
+            "depends_on": list(self.depends_on),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CalibrationJob:
+        return cls(
+            id=data["id"],
+            exposure=data["exposure"],
+            instrument=data.get("instrument", ""),
+            start_file=data["start_file"],
+            start_steps=tuple(data.get("start_steps", ())),
+            steps_to_run=tuple(data["steps_to_run"]),
+            steps_to_skip=tuple(data.get("steps_to_skip", ())),
+            outputs=tuple(Output.from_dict(o) for o in data["outputs"]),
+            overrides={s: dict(r) for s, r in data.get("overrides", {}).items()},
+            argv=tuple(data.get("argv", ())),
+            groups=tuple(data.get("groups", ())),
+            recipes=tuple(data.get("recipes", ())),
+            depends_on=tuple(data.get("depends_on", ())),
+        )
+
+
+@dataclass(frozen=True)
+class ReffileInput:
+    """One member of a group: its role, raw exposure and the calibrated file to read."""
+
+    role: str
+    exposure: str
+    path: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"role": self.role, "exposure": self.exposure, "path": self.path}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ReffileInput:
+        return cls(role=data["role"], exposure=data["exposure"], path=data["path"])
+
+
+@dataclass(frozen=True)
+class ReffileJob:
+    """Make one individual reference file from one group (after its calibration jobs)."""
+
+    id: str
+    recipe: str
+    reftype: str
+    group: str
+    plugin: str
+    inputs: tuple[ReffileInput, ...]
+    output: str
+    depends_on: tuple[str, ...] = ()
+    params: Mapping[str, Any] = field(default_factory=dict, hash=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "recipe": self.recipe,
+            "reftype": self.reftype,
+            "group": self.group,
+            "plugin": self.plugin,
+            "inputs": [i.to_dict() for i in self.inputs],
+            "output": self.output,
+            "depends_on": list(self.depends_on),
+            "params": dict(self.params),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ReffileJob:
+        return cls(
+            id=data["id"], recipe=data["recipe"], reftype=data["reftype"],
+            group=data["group"], plugin=data["plugin"],
+            inputs=tuple(ReffileInput.from_dict(i) for i in data["inputs"]),
+            output=data["output"], depends_on=tuple(data.get("depends_on", ())),
+            params=dict(data.get("params", {})),
+        )
+
+
+@dataclass(frozen=True)
+class CombineJob:
+    """Combine a recipe's individual reference files of one partition into the final one."""
+
+    id: str
+    recipe: str
+    reftype: str
+    plugin: str
+    partition: tuple[tuple[str, Any], ...]
+    inputs: tuple[str, ...]
+    output: str
+    depends_on: tuple[str, ...] = ()
+    params: Mapping[str, Any] = field(default_factory=dict, hash=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "recipe": self.recipe,
+            "reftype": self.reftype,
+            "plugin": self.plugin,
+            "partition": {k: v for k, v in self.partition},
+            "inputs": list(self.inputs),
+            "output": self.output,
+            "depends_on": list(self.depends_on),
+            "params": dict(self.params),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CombineJob:
+        return cls(
+            id=data["id"], recipe=data["recipe"], reftype=data["reftype"],
+            plugin=data["plugin"], partition=tuple(data["partition"].items()),
+            inputs=tuple(data["inputs"]), output=data["output"],
+            depends_on=tuple(data.get("depends_on", ())),
+            params=dict(data.get("params", {})),
+        )
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A start candidate that was not used, and why."""
+
+    path: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class StartChoice:
+    """For one (recipe, exposure): the file to start from and why (``refsmith explain``).
+
+    ``start_file`` is '' when no candidate is usable; ``excluded`` then says why the
+    exposure is left out of the recipe.
+    """
+
+    recipe: str
+    exposure: str
+    required: tuple[str, ...]
+    start_file: str
+    start_steps: tuple[str, ...]
+    steps_to_run: tuple[str, ...]
+    rejected: tuple[Rejected, ...] = ()
+    excluded: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "recipe": self.recipe,
+            "exposure": self.exposure,
+            "required": list(self.required),
+            "start_file": self.start_file,
+            "start_steps": list(self.start_steps),
+            "steps_to_run": list(self.steps_to_run),
+            "rejected": [r.to_dict() for r in self.rejected],
+            "excluded": self.excluded,
+        }
+
+    def describe(self) -> str:
+        """Human-readable lines: the start file, the steps to run, each rejected file."""
+        if self.excluded:
+            lines = [f"excluded: {self.excluded}"]
+        elif not self.steps_to_run:
+            lines = [f"already at the required state: {self.start_file}"]
+        else:
+            done = ", ".join(self.start_steps) or "none"
+            lines = [f"start from {self.start_file} (done: {done})",
+                     f"steps to run: {', '.join(self.steps_to_run)}"]
+        lines += [f"rejected {r.path}: {r.reason}" for r in self.rejected]
+        return "\n".join(lines)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StartChoice:
+        return cls(
+            recipe=data["recipe"], exposure=data["exposure"],
+            required=tuple(data["required"]), start_file=data["start_file"],
+            start_steps=tuple(data["start_steps"]),
+            steps_to_run=tuple(data["steps_to_run"]),
+            rejected=tuple(Rejected(**r) for r in data.get("rejected", ())),
+            excluded=data.get("excluded", ""),
+        )

@@ -1,0 +1,184 @@
+"""Step order, shorthand, reference types and the not-applicable (SKIPPED) table."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from refsmith import steps
+from refsmith.errors import ConfigError
+
+JWST_VERSION = "3.0.0"
+
+
+def _jwst_version() -> str | None:
+    try:
+        from importlib.metadata import version
+
+        return version("jwst")
+    except Exception:
+        return None
+
+
+@pytest.mark.skipif(_jwst_version() != JWST_VERSION, reason="fallback table is for jwst 3.0.0")
+@pytest.mark.parametrize("branch, instrument", [("NIR", "NIRCAM"), ("NIR", "NIRSPEC"),
+                                                ("NIR", "FGS"), ("MIRI", "MIRI")])
+def test_derived_order_equals_fallback_for_jwst_3_0(branch: str, instrument: str) -> None:
+    source = steps.detector1_source()
+    assert source is not None
+    derived = steps.derive_step_orders(source)
+    assert derived == steps.FALLBACK_ORDER
+    assert steps.step_order(instrument) == steps.FALLBACK_ORDER[branch]
+
+
+def test_step_order_does_not_import_jwst() -> None:
+    code = ("import sys; from refsmith import steps; steps.step_order('MIRI'); "
+            "print('jwst' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("text", ["this is not python (", "class Detector1Pipeline:\n  pass\n",
+                                  "class Detector1Pipeline:\n  def process(self, x):\n"
+                                  "    x = self.dq_init.run(x)\n",
+                                  "class Detector1Pipeline:\n  def process(self, x):\n"
+                                  "    if i == 'MIRI':\n      x = self.new_step.run(x)\n"])
+def test_unparsable_source_gives_none(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "calwebb_detector1.py"
+    path.write_text(text)
+    assert steps.derive_step_orders(path) is None
+    assert steps.derive_step_orders(tmp_path / "missing.py") is None
+
+
+def test_fallback_used_when_parsing_fails(monkeypatch: pytest.MonkeyPatch,
+                                          tmp_path: Path) -> None:
+    broken = tmp_path / "calwebb_detector1.py"
+    broken.write_text("def (")
+    monkeypatch.setattr(steps, "detector1_source", lambda: broken)
+    _clear_caches()
+    try:
+        assert steps.step_order("NIRCAM") == steps.FALLBACK_ORDER["NIR"]
+        assert steps.step_order("MIRI") == steps.FALLBACK_ORDER["MIRI"]
+    finally:
+        _clear_caches()
+
+
+def _clear_caches() -> None:
+    for cached in (steps.installed_step_orders, steps.step_order, steps._rank):
+        cached.cache_clear()
+
+
+def test_derivation_follows_a_changed_order(tmp_path: Path) -> None:
+    path = tmp_path / "calwebb_detector1.py"
+    path.write_text(
+        "class Detector1Pipeline:\n"
+        "  def process(self, x):\n"
+        "    x = self.group_scale.run(x)\n"
+        "    if instrument == 'MIRI':\n"
+        "      x = self.rscd.run(x)\n"
+        "    else:\n"
+        "      x = self.superbias.run(x)\n"
+        "    if self.ramp_fit.skip:\n"
+        "      x = self.ramp_fit.run(x)\n"
+        "    else:\n"
+        "      x, y = self.ramp_fit.run(x)\n"
+        "    x = self.gain_scale.run(x)\n"
+        "    y = self.gain_scale.run(y)\n"
+    )
+    assert steps.derive_step_orders(path) == {
+        "NIR": ("group_scale", "superbias", "ramp_fit", "gain_scale"),
+        "MIRI": ("group_scale", "rscd", "ramp_fit", "gain_scale"),
+    }
+
+
+@pytest.mark.parametrize("spec, instrument, expected", [
+    ("dq_init-", "NIRCAM", ("group_scale", "dq_init")),
+    ("rate", "NIRCAM", ("ramp_fit",)),
+    (["dq_init", "rate"], "NIRISS", ("dq_init", "ramp_fit")),
+    ("jump-", "NIRCAM", ("group_scale", "dq_init", "saturation", "ipc", "superbias", "refpix",
+                         "linearity", "dark_current", "jump")),
+    ("dark_current-", "MIRI", ("group_scale", "dq_init", "saturation", "ipc", "lastframe",
+                               "reset", "linearity", "rscd", "dark_current")),
+    ("persistence-", "NIRCAM", ("group_scale", "dq_init", "saturation", "ipc", "superbias",
+                                "refpix", "linearity", "dark_current", "jump",
+                                "persistence")),
+    ("dq_init-, charge_migration", "NIRCAM", ("group_scale", "dq_init", "charge_migration")),
+])
+def test_expand_steps(spec, instrument, expected) -> None:
+    assert steps.expand_steps(spec, instrument) == expected
+
+
+@pytest.mark.parametrize("spec, instrument, message", [
+    ("warp_drive", "NIRCAM", "unknown calwebb_detector1 step"),
+    ("rscd-", "NIRCAM", "does not exist for NIRCAM"),
+    ("superbias", "MIRI", "does not exist for MIRI"),
+])
+def test_expand_steps_errors(spec, instrument, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        steps.expand_steps(spec, instrument)
+
+
+def test_reftypes_match_the_installed_steps() -> None:
+    source = steps.detector1_source()
+    if source is None:
+        pytest.skip("jwst not installed")
+    root = source.parent.parent
+    folder = {"ramp_fit": "ramp_fitting"}
+    for step, reftypes in steps.STEP_REFTYPES.items():
+        text = (root / folder.get(step, step) / f"{step}_step.py").read_text()
+        found = re.search(r"reference_file_types\s*=\s*\[([^\]]*)\]", text)
+        declared = tuple(re.findall(r"\"(\w+)\"", found.group(1))) if found else ()
+        assert set(declared) == set(reftypes), step
+        skipped = re.search(r"skip\s*=\s*boolean\(default=True\)", text) is not None
+        assert skipped == (step in steps.SKIPPED_BY_DEFAULT), step
+
+
+@pytest.mark.parametrize("step, header, applies", [
+    ("group_scale", {"NFRAMES": 1}, True),
+    ("group_scale", {"NFRAMES": 4}, True),
+    ("group_scale", {"NFRAMES": 5}, False),
+    ("group_scale", {"NFRAMES": 5, "FRMDIVSR": 5}, True),
+    ("group_scale", {"NFRAMES": 4, "FRMDIVSR": 2}, False),
+    ("group_scale", {}, False),
+    ("jump", {"NGROUPS": 2}, True),
+    ("jump", {"NGROUPS": 3}, False),
+    ("charge_migration", {"NGROUPS": 1}, True),
+    ("refpix", {"INSTRUME": "MIRI", "SUBARRAY": "SUB64"}, True),
+    ("refpix", {"INSTRUME": "MIRI", "SUBARRAY": "FULL"}, False),
+    ("refpix", {"INSTRUME": "NIRCAM", "SUBARRAY": "SUB64P"}, False),
+    ("gain_scale", {"INSTRUME": "NIRCAM"}, True),
+    ("gain_scale", {"INSTRUME": "NIRCAM", "GAINFACT": 1.5}, False),
+    ("gain_scale", {"INSTRUME": "NIRSPEC"}, False),
+    ("emicorr", {"READPATT": "FASTR100"}, True),
+    ("emicorr", {"READPATT": "FAST"}, False),
+    ("picture_frame", {"EXP_TYPE": "NRC_DARK"}, False),
+    ("dark_current", {}, False),
+])
+def test_not_applicable_table(step, header, applies) -> None:
+    assert steps.skip_applies(step, header) is applies
+    assert steps.step_done(step, "SKIPPED", header) is applies
+    assert steps.step_done(step, "COMPLETE", header)
+    assert not steps.step_done(step, "FAILED", header)
+    assert not steps.step_done(step, None, header)
+    expected = {"COMPLETE", "SKIPPED"} if applies else {"COMPLETE"}
+    assert steps.expected_statuses(step, header) == expected
+
+
+def test_describe_steps() -> None:
+    rows = steps.describe_steps("nircam")
+    assert [r["step"] for r in rows] == list(steps.step_order("NIRCAM"))
+    jump = next(r for r in rows if r["step"] == "jump")
+    assert jump["keyword"] == "S_JUMP"
+    assert set(jump["reftypes"]) == {"gain", "readnoise"}
+    assert jump["required_reftypes"] == ["gain", "readnoise"]
+    assert next(r for r in rows if r["step"] == "persistence")["skipped_by_default"]
+    assert next(r for r in rows if r["step"] == "group_scale")["skipped_when"]
+    assert steps.reftype_steps("gain", steps.step_order("NIRCAM")) == (
+        "jump", "ramp_fit", "gain_scale")
+    assert steps.reftype_steps("superbias", steps.step_order("NIRCAM")) == (
+        "saturation", "superbias")
