@@ -1,0 +1,606 @@
+"""Run one calibration job with the real calwebb_detector1, in-process and atomically.
+
+A calibration job takes one file (raw, or a product of an earlier job) to one or more
+target states. :func:`run_calibration` runs ``Detector1Pipeline`` once with every step not
+in ``steps_to_run`` skipped and the job's reference overrides on every step, saves the
+product of each requested state (the final one and any intermediate ones the run passes
+through), puts back the ``S_*`` keywords of the steps the start file had already done (the
+pipeline rewrites skipped steps as SKIPPED), checks every product's ``S_*`` state against
+its target, and only then renames the products into place. It never raises for a job
+failure: the result says what went wrong and where the log is.
+
+``jwst`` is imported inside the functions, so planning never pays for it; call
+:func:`import_pipeline` once in a long-lived worker (after :mod:`refsmith.offline` set-up
+when off-line).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+import os
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from refsmith.errors import ConfigError
+from refsmith.offline import local_crds_rules_available
+from refsmith.steps import STEP_KEYWORDS, step_order
+
+__all__ = [
+    "LOGGER_NAMES",
+    "SKIPPED_WHEN_NOT_APPLICABLE",
+    "STEP_REFERENCE_TYPES",
+    "CalibrationResult",
+    "import_pipeline",
+    "run_calibration",
+]
+
+log = logging.getLogger(__name__)
+
+SKIPPED_WHEN_NOT_APPLICABLE: frozenset[str] = frozenset({"group_scale", "gain_scale"})
+"""Steps that, when run, record SKIPPED instead of COMPLETE because they do not apply.
+
+Observed with jwst 3.0.0 on NIRCam (synthetic, and as the code reads for real data):
+group_scale when NFRAMES equals FRMDIVSR (or NFRAMES is a power of 2 and FRMDIVSR is
+absent) -- true of every NIRCam/NIRISS/NIRSpec/FGS readout pattern; gain_scale when neither
+the exposure nor the gain reference carries GAINFACT (only NIRSpec IRS2-era data do).
+Such a SKIPPED counts as done. The code also skips, conditionally: refpix for MIRI
+subarrays or without valid reference pixels, jump when NGROUPS <= 2, and any step whose
+reference is 'N/A' (the last is accepted by :func:`run_calibration` for that job).
+"""
+
+# step -> reference types it asks for (jwst 3.0.0 ``Step.reference_file_types``)
+STEP_REFERENCE_TYPES: dict[str, tuple[str, ...]] = {
+    "group_scale": (),
+    "dq_init": ("mask",),
+    "emicorr": ("emicorr",),
+    "saturation": ("saturation", "superbias"),
+    "ipc": ("ipc",),
+    "superbias": ("superbias",),
+    "refpix": ("refpix", "sirskernel"),
+    "rscd": ("rscd",),
+    "firstframe": (),
+    "lastframe": (),
+    "linearity": ("linearity",),
+    "dark_current": ("dark",),
+    "reset": ("reset",),
+    "persistence": (),
+    "charge_migration": (),
+    "jump": ("gain", "readnoise"),
+    "picture_frame": ("pictureframe",),
+    "clean_flicker_noise": ("flat", "pastasoss"),
+    "ramp_fit": ("readnoise", "gain"),
+    "gain_scale": ("gain",),
+}
+
+LOGGER_NAMES: tuple[str, ...] = (
+    "stpipe", "jwst", "stcal", "stdatamodels", "CRDS", "py.warnings", "refsmith",
+)
+"""Loggers whose records go into a job's log file (stpipe's own list, plus refsmith)."""
+
+# step -> attribute of ``model.meta.cal_step`` (the schema calls dark_current 'dark_sub')
+_CAL_STEP_ATTRIBUTE: dict[str, str] = {s: s for s in STEP_KEYWORDS} | {
+    "dark_current": "dark_sub"
+}
+_DONE = "COMPLETE"
+_SKIPPED = "SKIPPED"
+_ABSENT = "absent"
+_LOG_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
+
+
+@dataclass(frozen=True)
+class CalibrationResult:
+    """What one calibration job did.
+
+    Attributes
+    ----------
+    ok : bool
+        True when every output was written and has exactly its target state.
+    outputs : tuple of str
+        Final paths written (empty when ``ok`` is False: a failed job publishes nothing).
+    error : str
+        User-readable reason of a failure ("" when ok).
+    log_path : str
+        The job's log file (pipeline log records, and the traceback of a failure).
+    seconds : float
+        Wall time of the job.
+    """
+
+    ok: bool
+    outputs: tuple[str, ...]
+    error: str = ""
+    log_path: str = ""
+    seconds: float = 0.0
+
+
+class _JobFailure(Exception):
+    """A failure whose message is already meant for the user."""
+
+
+@dataclass(frozen=True)
+class _Target:
+    steps: frozenset[str]
+    destination: Path
+    ran: int  # how many of the ordered steps_to_run this state includes
+
+
+def import_pipeline(freeze_gc: bool = True) -> type:
+    """Import ``Detector1Pipeline`` (once per process) and return the class.
+
+    Parameters
+    ----------
+    freeze_gc : bool, optional
+        Move everything allocated so far to the permanent generation (``gc.freeze()``).
+        stpipe calls ``gc.collect()`` at every step; without the ~1 GB of imported objects
+        to scan, an in-process run of a small file is several times faster. Use it in
+        long-lived workers.
+
+    Returns
+    -------
+    type
+        ``jwst.pipeline.Detector1Pipeline``.
+    """
+    from jwst.pipeline import Detector1Pipeline
+
+    if freeze_gc:
+        gc.collect()
+        gc.freeze()
+    return Detector1Pipeline
+
+
+def run_calibration(
+    start_file: str,
+    steps_to_run: Sequence[str],
+    outputs: Sequence[tuple[Sequence[str], str]],
+    overrides: Mapping[str, Mapping[str, str]],
+    log_path: str,
+    *,
+    instrument: str | None = None,
+) -> CalibrationResult:
+    """Run calwebb_detector1 on one file and write the requested products atomically.
+
+    Parameters
+    ----------
+    start_file : str
+        The input: a raw exposure or a product of an earlier job. Never modified.
+    steps_to_run : sequence of str
+        The steps this job runs (any order; run in pipeline order). Every other step is
+        skipped, including those the start file has already done.
+    outputs : sequence of (sequence of str, str)
+        ``(complete step set of a state, destination path)``: the final state, plus any
+        intermediate state to keep. Each state must be the start file's done steps plus a
+        prefix (in pipeline order) of ``steps_to_run``; the final state is the one with all
+        of them. A product after ramp_fit is the exposure-level rate image.
+    overrides : mapping of str to mapping of str to str
+        ``step -> {reftype: path or 'N/A'}``, passed as ``override_<reftype>`` to that
+        step. The pipeline looks references up per step, so a type used by several steps
+        (gain: jump, ramp_fit, gain_scale) must be given on each.
+    log_path : str
+        File the job's log records are appended to (created with its directory).
+    instrument : str, optional
+        INSTRUME, for the step order; read from the start file when not given.
+
+    Returns
+    -------
+    CalibrationResult
+        ``ok`` and the output paths, or ``ok=False`` with the error. Exceptions of the
+        pipeline, and ``SystemExit`` (crds exits on a fatal configuration error), are
+        caught and reported; nothing with a final name is left behind on failure.
+    """
+    started = time.perf_counter()
+    temporaries: list[Path] = []
+    published: list[str] = []
+    with contextlib.ExitStack() as stack:
+        try:
+            last_error = stack.enter_context(_job_log(Path(log_path)))
+        except OSError as exc:
+            return CalibrationResult(
+                ok=False, outputs=(), log_path=str(log_path),
+                error=f"cannot write the job log {log_path}: {exc.strerror or exc}",
+                seconds=time.perf_counter() - started,
+            )
+        log.info("refsmith job: %s -> run %s; outputs %s", start_file, list(steps_to_run),
+                 [dest for _, dest in outputs])
+        try:
+            published = _run(start_file, steps_to_run, outputs, overrides, instrument,
+                             temporaries)
+            error = ""
+        except _JobFailure as exc:
+            error = str(exc)
+            log.error("job failed: %s", error)
+        except (Exception, SystemExit) as exc:
+            error = _describe(exc, Path(start_file).name, last_error)
+            log.error("job failed: %s\n%s", error, traceback.format_exc())
+        finally:
+            for temporary in temporaries:
+                with contextlib.suppress(OSError):
+                    temporary.unlink()
+        seconds = time.perf_counter() - started
+        if not error:
+            log.info("job done in %.2f s: %s", seconds, published)
+    return CalibrationResult(
+        ok=not error,
+        outputs=tuple(published) if not error else (),
+        error=error,
+        log_path=str(log_path),
+        seconds=seconds,
+    )
+
+
+def _describe(exc: BaseException, start_name: str, last_error: list[str]) -> str:
+    step = getattr(exc, "_refsmith_step", None)
+    where = f" in step {step}" if step else ""
+    if isinstance(exc, SystemExit):
+        text = f"the pipeline exited (SystemExit {exc.code!r}) on {start_name}{where}"
+    else:
+        text = f"calwebb_detector1 failed on {start_name}{where}: {type(exc).__name__}: {exc}"
+    if last_error and last_error[-1] not in text:
+        text += f"; last error logged: {last_error[-1]}"
+    return text
+
+
+def _run(
+    start_file: str,
+    steps_to_run: Sequence[str],
+    outputs: Sequence[tuple[Sequence[str], str]],
+    overrides: Mapping[str, Mapping[str, str]],
+    instrument: str | None,
+    temporaries: list[Path],
+) -> list[str]:
+    start = Path(start_file)
+    start_state, header_instrument, has_asdf = _read_start_state(start)
+    try:
+        order = step_order(instrument or header_instrument)
+    except ConfigError as exc:
+        raise _JobFailure(f"{start}: {exc}") from None
+    run = _ordered_steps(steps_to_run, order)
+    targets, done_before = _targets(start, start_state, run, outputs)
+    step_config = _step_config(run, order, overrides)
+    _check_references_available(run, overrides)
+    not_applicable = {
+        step for step, refs in overrides.items() if any(v == "N/A" for v in refs.values())
+    }
+
+    pipeline_class = import_pipeline(freeze_gc=False)
+    pipeline_input: Any = str(start)
+    if not has_asdf:
+        # stdatamodels cannot open a plain FITS file (e.g. ground-test data) by name
+        from stdatamodels.jwst import datamodels
+
+        pipeline_input = datamodels.RampModel(str(start))
+    config, config_file = pipeline_class.build_config(pipeline_input, steps=step_config)
+    config.pop("class", None)
+    pipeline = pipeline_class.from_config_section(
+        config, name=config.get("name") or None, config_file=config_file
+    )
+    pipeline.save_results = False
+
+    written: dict[Path, Path] = {}  # destination -> temporary
+
+    def publish(model: Any, target: _Target) -> None:
+        temporary = _write_checked(model, target, start_state, done_before, run,
+                                   not_applicable, order)
+        temporaries.append(temporary)
+        written[target.destination] = temporary
+
+    by_ran: dict[int, list[_Target]] = {}
+    for target in targets:
+        by_ran.setdefault(target.ran, []).append(target)
+    for index, name in enumerate(run, start=1):
+        _instrument_step(getattr(pipeline, name), name, by_ran.get(index, []), index == len(run),
+                         publish)
+
+    try:
+        result = pipeline.run(pipeline_input)
+    finally:
+        if not isinstance(pipeline_input, str):
+            pipeline_input.close()
+    try:
+        if result is None:
+            raise _JobFailure("calwebb_detector1 returned no product (ramp_fit returned None)")
+        for target in by_ran.get(len(run), []):
+            publish(result, target)
+    finally:
+        if hasattr(result, "close"):
+            result.close()
+
+    # All products are complete and checked: give them their final names, intermediate
+    # states first, so that a final product on disk implies its intermediates are there.
+    published = []
+    for target in sorted(targets, key=lambda t: t.ran):
+        os.replace(written[target.destination], target.destination)
+        temporaries.remove(written[target.destination])
+        published.append(str(target.destination))
+    return published
+
+
+def _instrument_step(step: Any, name: str, targets: list[_Target], last: bool,
+                     publish: Any) -> None:
+    """Wrap ``step.run`` to name the failing step and save intermediate products."""
+    original = step.run
+
+    def run(*args: Any) -> Any:
+        try:
+            result = original(*args)
+        except BaseException as exc:
+            if not hasattr(exc, "_refsmith_step"):
+                exc._refsmith_step = name  # type: ignore[attr-defined]
+            raise
+        if targets and not last:
+            model = result[0] if isinstance(result, tuple) else result
+            if model is None:
+                raise _JobFailure(f"step {name} returned no product")
+            for target in targets:
+                publish(model, target)
+        return result
+
+    step.run = run
+
+
+def _read_start_state(start: Path) -> tuple[dict[str, str], str, bool]:
+    """S_* values (step -> value), INSTRUME, and whether the file has an ASDF extension."""
+    from astropy.io import fits
+
+    if not start.is_file():
+        raise _JobFailure(f"start file {start} does not exist")
+    try:
+        with fits.open(start) as hdus:
+            header = hdus[0].header
+            has_asdf = "ASDF" in hdus
+    except Exception as exc:
+        raise _JobFailure(f"cannot read the FITS header of {start}: {exc}") from None
+    state = {
+        step: str(header[keyword]).strip().upper()
+        for step, keyword in STEP_KEYWORDS.items()
+        if keyword in header
+    }
+    return state, str(header.get("INSTRUME", "")).strip(), has_asdf
+
+
+def _ordered_steps(steps_to_run: Sequence[str], order: Sequence[str]) -> tuple[str, ...]:
+    unknown = sorted(set(steps_to_run) - set(order))
+    if unknown:
+        raise _JobFailure(
+            f"steps {unknown} are not calwebb_detector1 steps of this instrument "
+            f"(its steps: {', '.join(order)})"
+        )
+    if not steps_to_run:
+        raise _JobFailure("the job has no step to run")
+    wanted = set(steps_to_run)
+    return tuple(step for step in order if step in wanted)
+
+
+def _counts_as_done(step: str, value: str | None) -> bool:
+    return value == _DONE or (value == _SKIPPED and step in SKIPPED_WHEN_NOT_APPLICABLE)
+
+
+def _targets(
+    start: Path,
+    start_state: Mapping[str, str],
+    run: tuple[str, ...],
+    outputs: Sequence[tuple[Sequence[str], str]],
+) -> tuple[list[_Target], frozenset[str]]:
+    """Validate the requested outputs; return them and the start file's done steps."""
+    if not outputs:
+        raise _JobFailure("the job has no output")
+    again = [s for s in run if start_state.get(s) == _DONE]
+    if again:
+        raise _JobFailure(
+            f"{start} already has {', '.join(again)} COMPLETE; running a step twice "
+            "corrupts the data, so the job refuses (check the plan's start state)"
+        )
+    states = [frozenset(steps) for steps, _ in outputs]
+    final = [state for state in states if set(run) <= state]
+    if not final:
+        raise _JobFailure(
+            f"no output has the final state (every step of {list(run)} done); outputs: "
+            f"{[sorted(s) for s in states]}"
+        )
+    done_before = final[0] - set(run)
+    claimed = [s for s in sorted(done_before) if not _counts_as_done(s, start_state.get(s))]
+    if claimed:
+        raise _JobFailure(
+            f"the target state says {', '.join(claimed)} done before this job, but {start} "
+            f"records {', '.join(f'{s}={start_state.get(s, _ABSENT)}' for s in claimed)}"
+        )
+    extra = [s for s, v in start_state.items() if v == _DONE and s not in done_before]
+    if extra:
+        raise _JobFailure(
+            f"{start} already has {', '.join(sorted(extra))} COMPLETE, which the target "
+            "state leaves out"
+        )
+    resolved_start = start.resolve()
+    targets = []
+    for state, (_, destination) in zip(states, outputs, strict=True):
+        ran = len(state & set(run))
+        if state != done_before | set(run[:ran]) or ran == 0:
+            raise _JobFailure(
+                f"output {destination}: state {sorted(state)} is not reached by this run "
+                f"(the start file's done steps {sorted(done_before)} plus the first steps of "
+                f"{list(run)})"
+            )
+        path = Path(destination).absolute()
+        if path.resolve() == resolved_start:
+            raise _JobFailure(f"output {destination} would overwrite the start file")
+        targets.append(_Target(state, path, ran))
+    if len({t.destination for t in targets}) != len(targets):
+        raise _JobFailure("two outputs of the job have the same destination")
+    return targets, done_before
+
+
+def _step_config(
+    run: tuple[str, ...],
+    order: Sequence[str],
+    overrides: Mapping[str, Mapping[str, str]],
+) -> dict[str, dict[str, Any]]:
+    """``steps=`` argument of the pipeline: skips, overrides; nothing saved by the pipeline."""
+    unknown = sorted(set(overrides) - set(STEP_REFERENCE_TYPES))
+    if unknown:
+        raise _JobFailure(f"overrides name unknown steps {unknown}")
+    config: dict[str, dict[str, Any]] = {}
+    for step in STEP_REFERENCE_TYPES:
+        config[step] = {"skip": step not in run or step not in order, "save_results": False}
+    for step, refs in overrides.items():
+        for reftype, value in refs.items():
+            value = str(value)
+            if value != "N/A" and step in run and not Path(value).is_file():
+                raise _JobFailure(
+                    f"reference file for step {step}, type {reftype} not found: {value}"
+                )
+            config[step][f"override_{reftype}"] = value
+    return config
+
+
+def _check_references_available(
+    run: tuple[str, ...], overrides: Mapping[str, Mapping[str, str]]
+) -> None:
+    """Off-line (no CRDS rules in the cache), every reference type must be overridden."""
+    if local_crds_rules_available():
+        return
+    missing = {
+        step: [t for t in STEP_REFERENCE_TYPES[step] if t not in overrides.get(step, {})]
+        for step in run
+    }
+    missing = {step: types for step, types in missing.items() if types}
+    if missing:
+        listing = "; ".join(f"{step}: {', '.join(types)}" for step, types in missing.items())
+        raise _JobFailure(
+            "CRDS is off-line (serverless, no CRDS rules in the cache), so every reference "
+            f"type of a step that runs must be given as a file or 'N/A'; missing: {listing}"
+        )
+
+
+def _write_checked(
+    model: Any,
+    target: _Target,
+    start_state: Mapping[str, str],
+    done_before: frozenset[str],
+    run: tuple[str, ...],
+    not_applicable: set[str],
+    order: Sequence[str],
+) -> Path:
+    """Restore done steps' S_*, write ``model`` under a temporary name, check it; return it."""
+    from astropy.io import fits
+
+    for step in done_before:
+        setattr(model.meta.cal_step, _CAL_STEP_ATTRIBUTE[step], start_state[step])
+    destination = target.destination
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, name = tempfile.mkstemp(
+        prefix=f".{destination.name}.", suffix=".part", dir=destination.parent
+    )
+    temporary = Path(name)
+    try:
+        model.meta.filename = destination.name
+        with os.fdopen(descriptor, "wb") as stream:
+            # to_fits on a stream keeps meta.filename (a path would set the temporary name)
+            model.to_fits(stream, overwrite=True)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp made it private
+        header = fits.getheader(temporary, 0)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
+    problems = []
+    for step in order:
+        keyword = STEP_KEYWORDS[step]
+        value = str(header[keyword]).strip().upper() if keyword in header else None
+        if step in done_before:
+            expected = {start_state[step]}
+        elif step in target.steps:
+            expected = {_DONE}
+            if step in SKIPPED_WHEN_NOT_APPLICABLE or step in not_applicable:
+                expected.add(_SKIPPED)
+        else:
+            expected = {None, _SKIPPED}
+        if value not in expected:
+            wanted = " or ".join(sorted("absent" if e is None else e for e in expected))
+            problems.append(f"{keyword} ({step}) is {value or 'absent'}, expected {wanted}")
+    if problems:
+        temporary.unlink()
+        raise _JobFailure(
+            f"output {destination.name} does not have its target state: "
+            + "; ".join(problems)
+        )
+    return temporary
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+class _LastError(logging.Handler):
+    """Remembers the messages of ERROR records (for the job's error message)."""
+
+    def __init__(self, messages: list[str]) -> None:
+        super().__init__(logging.ERROR)
+        self.messages = messages
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with contextlib.suppress(Exception):
+            self.messages.append(f"{record.name}: {record.getMessage()}".strip()[:500])
+
+
+@contextlib.contextmanager
+def _job_log(log_path: Path) -> Iterator[list[str]]:
+    """Send the pipeline loggers' records (INFO and up) to ``log_path`` for this job only.
+
+    While the job runs, the loggers of :data:`LOGGER_NAMES` do not propagate (nothing of the
+    pipeline reaches the console of a worker) and crds' own stderr handler is removed;
+    Python warnings are logged to ``py.warnings``. Everything is restored afterwards.
+    Yields the list the messages of ERROR records are appended to.
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(log_path, mode="a", encoding="utf-8")
+    handler.setFormatter(logging.Formatter(_LOG_FORMAT))
+    handler.setLevel(logging.INFO)
+    errors: list[str] = []
+    last_error = _LastError(errors)
+    loggers = [logging.getLogger(name) for name in LOGGER_NAMES]
+    levels = [logger.level for logger in loggers]
+    propagates = [logger.propagate for logger in loggers]
+    py_warnings = logging.getLogger("py.warnings")
+
+    def show_warning(message: Any, category: Any, filename: str, lineno: int,
+                     file: Any = None, line: Any = None) -> None:
+        py_warnings.warning(
+            "%s", warnings.formatwarning(message, category, filename, lineno, line).strip()
+        )
+
+    # crds prints to stderr through its own handler; stpipe removes it too while it logs
+    crds_log = sys.modules.get("crds.core.log")
+    crds_logger = getattr(crds_log, "THE_LOGGER", None)
+    crds_console = getattr(crds_logger, "console", None) is not None
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.addHandler(last_error)
+        if logger.level == logging.NOTSET or logger.level > logging.INFO:
+            logger.setLevel(logging.INFO)
+        logger.propagate = False  # the job's records go to its log, not the console
+    if crds_console:
+        crds_logger.remove_console_handler()
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = show_warning
+            yield errors
+    finally:
+        for logger, level, propagate in zip(loggers, levels, propagates, strict=True):
+            logger.removeHandler(handler)
+            logger.removeHandler(last_error)
+            logger.setLevel(level)
+            logger.propagate = propagate
+        if crds_console and crds_logger.console is None:
+            crds_logger.add_console_handler()
+        handler.close()

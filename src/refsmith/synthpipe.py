@@ -1,0 +1,435 @@
+"""Synthetic raw ramps and reference files that the real calwebb_detector1 accepts.
+
+For tests, the demo and benchmarks: :func:`write_raw_exposure` writes a small
+``_uncal.fits`` (stdatamodels ``Level1bModel``, with the ASDF extension real files carry)
+and :func:`write_reference_files` the reference files that let the pipeline run end to end
+with every reference type overridden (no CRDS). Both draw the detector's fixed bias pattern
+from ``detector_seed``, so the superbias reference matches the exposures made with the same
+seed and a dark's slope after the whole pipeline is close to ``flux``.
+
+Only near-infrared detectors (2048 x 2048, 4 reference rows/columns on each edge) and the
+MIRI imager layout (1032 x 1024, 4 reference columns on each side) are modelled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from astropy.time import Time
+
+__all__ = [
+    "READOUT_PATTERNS",
+    "REFERENCE_TYPES",
+    "DetectorGeometry",
+    "frame_time",
+    "group_times",
+    "reference_overrides",
+    "write_raw_exposure",
+    "write_reference_files",
+]
+
+# readout pattern -> (NFRAMES, GROUPGAP)
+READOUT_PATTERNS: dict[str, tuple[int, int]] = {
+    # NIRCam
+    "RAPID": (1, 0), "BRIGHT1": (1, 1), "BRIGHT2": (2, 0), "SHALLOW2": (2, 3),
+    "SHALLOW4": (4, 1), "MEDIUM2": (2, 8), "MEDIUM8": (8, 2), "DEEP2": (2, 18),
+    "DEEP8": (8, 12),
+    # NIRISS, NIRSpec, FGS, MIRI
+    "NISRAPID": (1, 0), "NIS": (4, 0), "NRSRAPID": (1, 0), "NRS": (4, 0),
+    "FGSRAPID": (1, 0), "FGS": (4, 0), "FAST": (1, 0), "SLOW": (1, 0),
+}
+
+# reftype -> what write_reference_files writes
+REFERENCE_TYPES: dict[str, str] = {
+    "mask": "bad pixel mask (reference pixels flagged REFERENCE_PIXEL)",
+    "saturation": "saturation threshold",
+    "superbias": "bias level (the fixed pattern of detector_seed)",
+    "ipc": "3x3 IPC kernel",
+    "linearity": "identity polynomial (plus an optional quadratic term)",
+    "dark": "dark ramp with the science readout pattern",
+    "gain": "gain (e-/DN)",
+    "readnoise": "read noise (DN)",
+}
+
+_DQ_DEF = [
+    (0, 1, "DO_NOT_USE", "Bad pixel not to be used for science or calibration"),
+    (31, 2**31, "REFERENCE_PIXEL", "Pixel is a reference pixel"),
+]
+_REFERENCE_PIXEL = 2**31
+_FIXED_PATTERN_SIGMA = 30.0  # DN, pixel-to-pixel spread of the bias level
+
+
+@dataclass(frozen=True)
+class DetectorGeometry:
+    """Full-frame size and reference-pixel border of a detector (science frame)."""
+
+    nx: int
+    ny: int
+    reference_columns: int  # on the left and right edges
+    reference_rows: int  # on the bottom and top edges
+
+
+def _geometry(instrument: str) -> DetectorGeometry:
+    if instrument.upper() == "MIRI":
+        return DetectorGeometry(nx=1032, ny=1024, reference_columns=4, reference_rows=0)
+    return DetectorGeometry(nx=2048, ny=2048, reference_columns=4, reference_rows=4)
+
+
+def _reference_pixels(
+    instrument: str, substrt: tuple[int, int], ny: int, nx: int
+) -> np.ndarray:
+    """Boolean (ny, nx) map of the reference pixels inside the subarray."""
+    geometry = _geometry(instrument)
+    x = np.arange(nx) + substrt[0] - 1  # full-frame, 0-based
+    y = np.arange(ny) + substrt[1] - 1
+    rc, rr = geometry.reference_columns, geometry.reference_rows
+    ref_x = (x < rc) | (x >= geometry.nx - rc)
+    ref_y = (y < rr) | (y >= geometry.ny - rr) if rr else np.zeros(ny, bool)
+    return ref_y[:, None] | ref_x[None, :]
+
+
+def frame_time(instrument: str, ny: int, nx: int) -> float:
+    """Frame time in seconds of a one-output readout of ``ny`` x ``nx`` pixels.
+
+    Uses the near-infrared SIDECAR timing ``(nx + 12) * (ny + 1) * 10 us`` (full frame with
+    4 outputs: 10.74 s); MIRI: ``(nx / 4 + 2) * (ny + 3) * 10 us`` is close enough for
+    synthetic data.
+    """
+    if ny == 2048 and nx == 2048:
+        return (2048 / 4 + 12) * (2048 + 1) * 10e-6
+    if instrument.upper() == "MIRI":
+        return (nx / 4 + 2) * (ny + 3) * 10e-6
+    return (nx + 12) * (ny + 1) * 10e-6
+
+
+def group_times(ngroups: int, nframes: int, groupgap: int, tframe: float) -> np.ndarray:
+    """Mean time (s) since the reset of the frames averaged in each group."""
+    g = np.arange(ngroups)
+    return tframe * (g * (nframes + groupgap) + (nframes + 1) / 2.0)
+
+
+def _bias_map(shape: tuple[int, int], bias: float, detector_seed: int) -> np.ndarray:
+    rng = np.random.default_rng([detector_seed, 1])
+    return (bias + _FIXED_PATTERN_SIGMA * rng.standard_normal(shape)).astype(np.float32)
+
+
+def _readout(readpatt: str, nframes: int | None, groupgap: int | None) -> tuple[int, int]:
+    if nframes is not None and groupgap is not None:
+        return nframes, groupgap
+    try:
+        default = READOUT_PATTERNS[readpatt.upper()]
+    except KeyError:
+        raise ValueError(
+            f"unknown readout pattern {readpatt!r}: pass nframes= and groupgap=, or use one "
+            f"of {', '.join(READOUT_PATTERNS)}"
+        ) from None
+    return (default[0] if nframes is None else nframes,
+            default[1] if groupgap is None else groupgap)
+
+
+def _iso(mjd: float) -> str:
+    return Time(mjd, format="mjd", scale="utc").isot
+
+
+def write_raw_exposure(
+    path: str | Path,
+    *,
+    instrument: str = "NIRCAM",
+    detector: str = "NRCA1",
+    exp_type: str = "NRC_DARK",
+    readpatt: str = "RAPID",
+    subarray: str = "SUB64P",
+    substrt: tuple[int, int] = (1, 1),
+    shape: tuple[int, int, int, int] = (1, 6, 64, 64),
+    mjd: float = 60000.0,
+    bias: float = 12000.0,
+    dark_rate: float = 0.05,
+    read_noise: float = 10.0,
+    gain: float = 2.0,
+    flux: float = 0.0,
+    nframes: int | None = None,
+    groupgap: int | None = None,
+    detector_seed: int = 0,
+    seed: int = 1,
+    extra_keywords: Mapping[str, object] | None = None,
+) -> Path:
+    """Write a synthetic raw exposure (``_uncal``-like FITS file) the pipeline accepts.
+
+    Each pixel integrates ``dark_rate + flux`` DN/s (none in reference pixels) with Poisson
+    noise (through ``gain``) on top of the fixed bias pattern of ``detector_seed``, plus
+    Gaussian read noise of ``read_noise`` DN per group.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file (overwritten).
+    instrument, detector, exp_type, readpatt, subarray : str
+        INSTRUME, DETECTOR, EXP_TYPE, READPATT and SUBARRAY (values of the core schema).
+    substrt : tuple of int
+        SUBSTRT1, SUBSTRT2 (1-based, science frame). ``(1, 1)`` puts the subarray in the
+        corner with 4 reference columns and rows.
+    shape : tuple of int
+        ``(nints, ngroups, ny, nx)``; SUBSIZE1 = nx, SUBSIZE2 = ny.
+    mjd : float
+        EXPSTART (UTC MJD); DATE-OBS, TIME-OBS, DATE-BEG, DATE-END, EXPMID, EXPEND follow.
+    bias, dark_rate, read_noise, gain, flux : float
+        Mean bias (DN), dark current (DN/s), read noise (DN), gain (e-/DN), and extra
+        illumination (DN/s).
+    nframes, groupgap : int, optional
+        Override the readout pattern's NFRAMES / GROUPGAP.
+    detector_seed : int
+        Seed of the fixed bias pattern (use the same for the reference files).
+    seed : int
+        Seed of the noise of this exposure.
+    extra_keywords : mapping, optional
+        Datamodel attributes to set as well, e.g. ``{"meta.instrument.filter": "F150W"}``.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    from stdatamodels.jwst import datamodels
+
+    nints, ngroups, ny, nx = (int(n) for n in shape)
+    nf, gap = _readout(readpatt, nframes, groupgap)
+    tframe = frame_time(instrument, ny, nx)
+    tgroup = tframe * (nf + gap)
+    times = group_times(ngroups, nf, gap, tframe)
+
+    rng = np.random.default_rng([detector_seed, seed, 2])
+    rate = np.full((ny, nx), dark_rate + flux, dtype=np.float64)
+    rate[_reference_pixels(instrument, substrt, ny, nx)] = 0.0
+    electrons_per_step = np.diff(np.concatenate([[0.0], times]))[:, None, None] * rate * gain
+    ramps = np.empty((nints, ngroups, ny, nx), dtype=np.float64)
+    for i in range(nints):
+        accumulated = np.cumsum(rng.poisson(electrons_per_step), axis=0) / gain
+        ramps[i] = accumulated + read_noise * rng.standard_normal((ngroups, ny, nx))
+    ramps += _bias_map((ny, nx), bias, detector_seed)
+    data = np.clip(np.rint(ramps), 0, 65535).astype(np.uint16)
+
+    integration_time = tgroup * (ngroups - 1) + tframe * nf  # approximate
+    duration = nints * (ngroups * (nf + gap) + 1) * tframe  # + one reset frame
+    model = datamodels.Level1bModel(data=data)
+    meta = model.meta
+    meta.telescope = "JWST"
+    meta.instrument.name = instrument.upper()
+    meta.instrument.detector = detector.upper()
+    meta.exposure.type = exp_type.upper()
+    meta.exposure.readpatt = readpatt.upper()
+    meta.exposure.nints = nints
+    meta.exposure.ngroups = ngroups
+    meta.exposure.nframes = nf
+    meta.exposure.groupgap = gap
+    meta.exposure.frame_divisor = nf
+    meta.exposure.nresets_at_start = 1
+    meta.exposure.frame_time = tframe
+    meta.exposure.group_time = tgroup
+    meta.exposure.integration_time = integration_time
+    meta.exposure.exposure_time = integration_time * nints
+    meta.exposure.duration = duration
+    meta.exposure.start_time = mjd
+    meta.exposure.mid_time = mjd + duration / 2 / 86400.0
+    meta.exposure.end_time = mjd + duration / 86400.0
+    begin, end = _iso(mjd), _iso(mjd + duration / 86400.0)
+    meta.observation.date, meta.observation.time = begin.split("T")
+    meta.observation.date_beg = begin
+    meta.observation.date_end = end
+    meta.subarray.name = subarray.upper()
+    meta.subarray.xstart, meta.subarray.ystart = int(substrt[0]), int(substrt[1])
+    meta.subarray.xsize, meta.subarray.ysize = nx, ny
+    meta.subarray.fastaxis, meta.subarray.slowaxis = _axes(instrument, detector)
+    for dotted, value in (extra_keywords or {}).items():
+        _set_dotted(model, dotted, value)
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(str(path))
+    model.close()
+    return path
+
+
+def _axes(instrument: str, detector: str) -> tuple[int, int]:
+    """FASTAXIS, SLOWAXIS (only used by refpix; any consistent pair works on synthetic data)."""
+    if instrument.upper() == "MIRI":
+        return 1, 2
+    # NRCA1 reads along -x; the exact per-detector table is not needed here
+    return (-1, 2) if detector.upper() in {"NRCA1", "NRCA3", "NRCB2", "NRCB4"} else (1, -2)
+
+
+def _set_dotted(model: object, dotted: str, value: object) -> None:
+    *parents, last = dotted.split(".")
+    node = model
+    for name in parents:
+        node = getattr(node, name)
+    setattr(node, last, value)
+
+
+def write_reference_files(
+    directory: str | Path,
+    *,
+    instrument: str = "NIRCAM",
+    detector: str = "NRCA1",
+    subarray: str = "SUB64P",
+    substrt: tuple[int, int] = (1, 1),
+    shape: tuple[int, int, int, int] = (1, 6, 64, 64),
+    readpatt: str = "RAPID",
+    nframes: int | None = None,
+    groupgap: int | None = None,
+    bias: float = 12000.0,
+    dark_rate: float = 0.05,
+    read_noise: float = 10.0,
+    gain: float = 2.0,
+    saturation: float = 60000.0,
+    nonlinearity: float = 0.0,
+    ipc_alpha: float = 0.005,
+    detector_seed: int = 0,
+    useafter: str = "2022-01-01T00:00:00",
+    reftypes: tuple[str, ...] = tuple(REFERENCE_TYPES),
+) -> dict[str, Path]:
+    """Write minimal valid synthetic reference files matching an exposure's setup.
+
+    Every file is at the subarray's size and position (so no cut-out from full frame is
+    needed), carries REFTYPE, AUTHOR, PEDIGREE, DESCRIP, USEAFTER, INSTRUME, DETECTOR and
+    the subarray keywords. The dark has the exposure's readout pattern and NGROUPS.
+
+    Parameters
+    ----------
+    directory : str or Path
+        Where to write ``synth_<detector>_<subarray>_<reftype>.fits`` (created if needed).
+    instrument, detector, subarray, substrt, shape, readpatt, nframes, groupgap
+        As for :func:`write_raw_exposure` (only ``ngroups``, ``ny``, ``nx`` of ``shape``
+        are used).
+    bias, dark_rate, read_noise, gain : float
+        As for :func:`write_raw_exposure`.
+    saturation : float
+        Saturation threshold (DN).
+    nonlinearity : float
+        Quadratic coefficient of the linearity correction (0: identity).
+    ipc_alpha : float
+        Coupling to each of the 4 nearest neighbours in the IPC kernel.
+    detector_seed : int
+        Seed of the fixed bias pattern (the superbias).
+    useafter : str
+        USEAFTER of every file.
+    reftypes : tuple of str
+        Which of :data:`REFERENCE_TYPES` to write.
+
+    Returns
+    -------
+    dict of str to Path
+        reftype -> file written.
+    """
+    from stdatamodels.jwst import datamodels
+
+    unknown = set(reftypes) - set(REFERENCE_TYPES)
+    if unknown:
+        raise ValueError(
+            f"cannot synthesise reference types {sorted(unknown)}; "
+            f"known: {', '.join(REFERENCE_TYPES)}"
+        )
+    _, ngroups, ny, nx = (int(n) for n in shape)
+    nf, gap = _readout(readpatt, nframes, groupgap)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    zeros_dq = np.zeros((ny, nx), dtype=np.uint32)
+    dq_def = np.array(_DQ_DEF, dtype=[("BIT", "<i4"), ("VALUE", "<u4"), ("NAME", "S40"),
+                                       ("DESCRIPTION", "S80")])
+
+    def build(reftype: str) -> object:
+        if reftype == "mask":
+            dq = zeros_dq.copy()
+            dq[_reference_pixels(instrument, substrt, ny, nx)] = _REFERENCE_PIXEL
+            return datamodels.MaskModel(dq=dq, dq_def=dq_def)
+        if reftype == "saturation":
+            return datamodels.SaturationModel(
+                data=np.full((ny, nx), saturation, np.float32), dq=zeros_dq, dq_def=dq_def
+            )
+        if reftype == "superbias":
+            return datamodels.SuperBiasModel(
+                data=_bias_map((ny, nx), bias, detector_seed),
+                err=np.ones((ny, nx), np.float32), dq=zeros_dq, dq_def=dq_def,
+            )
+        if reftype == "ipc":
+            kernel = np.zeros((3, 3), np.float32)
+            kernel[1, 1] = 1.0 - 4 * ipc_alpha
+            kernel[0, 1] = kernel[2, 1] = kernel[1, 0] = kernel[1, 2] = ipc_alpha
+            return datamodels.IPCModel(data=kernel)
+        if reftype == "linearity":
+            coeffs = np.zeros((3, ny, nx), np.float32)
+            coeffs[1] = 1.0
+            coeffs[2] = nonlinearity
+            return datamodels.LinearityModel(coeffs=coeffs, dq=zeros_dq, dq_def=dq_def)
+        if reftype == "dark":
+            tframe = frame_time(instrument, ny, nx)
+            times = group_times(ngroups, nf, gap, tframe).astype(np.float32)
+            data = np.broadcast_to(times[:, None, None] * dark_rate, (ngroups, ny, nx))
+            dark = datamodels.DarkModel(
+                data=np.ascontiguousarray(data, dtype=np.float32),
+                err=np.full((ngroups, ny, nx), 0.01, np.float32), dq=zeros_dq, dq_def=dq_def,
+            )
+            dark.meta.exposure.readpatt = readpatt.upper()
+            dark.meta.exposure.nframes = nf
+            dark.meta.exposure.groupgap = gap
+            dark.meta.exposure.ngroups = ngroups
+            return dark
+        if reftype == "gain":
+            return datamodels.GainModel(data=np.full((ny, nx), gain, np.float32))
+        return datamodels.ReadnoiseModel(data=np.full((ny, nx), read_noise, np.float32))
+
+    written: dict[str, Path] = {}
+    for reftype in reftypes:
+        model = build(reftype)
+        meta = model.meta
+        meta.reftype = reftype.upper()
+        meta.author = "refsmith.synthpipe"
+        meta.pedigree = "DUMMY"
+        meta.description = f"Synthetic {REFERENCE_TYPES[reftype]} for tests"
+        meta.useafter = useafter
+        meta.telescope = "JWST"
+        meta.instrument.name = instrument.upper()
+        meta.instrument.detector = detector.upper()
+        if reftype != "ipc":  # a kernel has no subarray
+            meta.subarray.name = subarray.upper()
+            meta.subarray.xstart, meta.subarray.ystart = int(substrt[0]), int(substrt[1])
+            meta.subarray.xsize, meta.subarray.ysize = nx, ny
+            meta.subarray.fastaxis, meta.subarray.slowaxis = _axes(instrument, detector)
+        target = directory / f"synth_{detector.lower()}_{subarray.lower()}_{reftype}.fits"
+        model.save(str(target))
+        model.close()
+        written[reftype] = target
+    return written
+
+
+def reference_overrides(
+    reference_files: Mapping[str, str | Path], steps: tuple[str, ...] | None = None
+) -> dict[str, dict[str, str]]:
+    """Per-step overrides (``step -> {reftype: path or 'N/A'}``) for a set of files.
+
+    Every reference type a step uses gets the file of that type, or ``'N/A'`` when there is
+    none (fine for refpix/sirskernel outside NIRSpec IRS2, rscd/reset outside MIRI; a
+    required type left N/A makes the step fail or skip).
+
+    Parameters
+    ----------
+    reference_files : mapping
+        reftype -> path, e.g. the result of :func:`write_reference_files`.
+    steps : tuple of str, optional
+        Restrict to these steps (default: all calwebb_detector1 steps).
+
+    Returns
+    -------
+    dict
+        step -> reftype -> path string or ``'N/A'``.
+    """
+    from refsmith.pipeline import STEP_REFERENCE_TYPES
+
+    chosen = STEP_REFERENCE_TYPES if steps is None else {s: STEP_REFERENCE_TYPES[s] for s in steps}
+    return {
+        step: {rt: str(reference_files[rt]) if rt in reference_files else "N/A" for rt in types}
+        for step, types in chosen.items()
+        if types
+    }
