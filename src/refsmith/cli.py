@@ -1,0 +1,263 @@
+"""The ``refsmith`` command line: parse, call, print. Errors are caught once, here.
+
+argparse is used because it is what jwst/stpipe/astropy command-line tools use and it
+needs no extra dependency; rich only formats the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from refsmith import __version__
+from refsmith.errors import RefsmithError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A rich progress bar on a terminal; nothing when stderr is not a TTY."""
+    if not err.is_terminal:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=err, transient=True) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def load(path: str | None):  # -> Config
+    from refsmith.config import default_config, load_config
+
+    config = load_config(path) if path else default_config(Path.cwd())
+    for notice in config.notices:
+        err.print(f"[yellow]notice:[/] {escape(notice)}")
+    return config
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=1) + "\n")
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from refsmith.config import write_example
+
+    path = Path(args.path)
+    write_example(path, overwrite=args.force)
+    out.print(f"wrote {path} (a commented example config; edit inputs and recipes)")
+    return EXIT_OK
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from refsmith.catalog import scan
+    from refsmith.plan import catalog_options, output_root
+
+    config = load(args.config)
+    inputs = [config.resolve(p).as_posix() for p in config.inputs.paths] + list(args.inputs)
+    if not inputs:
+        raise RefsmithError("nothing to scan: give files, directories, globs or @list files")
+    cache = None
+    if not args.no_cache:
+        cache = output_root(config) / "catalog.sqlite"
+        cache.parent.mkdir(parents=True, exist_ok=True)
+    with progress_bar("reading headers") as update:
+        catalog = scan(inputs, catalog_options(config, cache), base_dir=config.base_dir,
+                       progress=update)
+    for missing in catalog.discovery.missing:
+        err.print(f"[yellow]warning:[/] {escape(missing)}: no such file, or nothing matched")
+    if args.format == "json":
+        print_json({"exposures": catalog.to_records(), "summary": catalog.summary_line()})
+    elif args.format == "ecsv":
+        catalog.to_table().write(sys.stdout, format="ascii.ecsv")
+    else:
+        table = Table("file", "type", "detector", "exp_type", "readpatt", "subarray", "ngr",
+                      "mjd", "done steps / reason", box=None, pad_edge=False)
+        for e in catalog.exposures:
+            note = ",".join(e.completed_steps) if e.usable else f"[red]{escape(e.reason)}[/]"
+            table.add_row(e.name, e.imtype or ("-" if e.usable else "[red]unusable[/]"),
+                          e.detector or "", e.exp_type or "", e.readpatt or "",
+                          e.subarray or "", "" if e.ngroups is None else str(e.ngroups),
+                          "" if e.mjd is None else f"{e.mjd:.5f}", note)
+        out.print(table)
+    err.print(catalog.summary_line())
+    return EXIT_OK
+
+
+def cmd_steps(args: argparse.Namespace) -> int:
+    from refsmith.steps import describe_steps
+
+    rows = describe_steps(args.instrument)
+    if args.format == "json":
+        print_json(rows)
+        return EXIT_OK
+    table = Table("#", "step", "keyword", "reference types", "default", box=None)
+    for i, row in enumerate(rows, 1):
+        table.add_row(str(i), row["step"], row["keyword"], ", ".join(row["reftypes"]) or "-",
+                      "skipped" if row["skipped_by_default"] else "runs")
+    out.print(table)
+    return EXIT_OK
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from refsmith.plan import build_plan, plan_to_dict, summary_rows, write_run_dir
+
+    config = load(args.config)
+    with progress_bar("reading headers") as update:
+        plan = build_plan(config, args.inputs, run_dir=args.run_dir,
+                          use_cache=not args.no_cache, progress=update)
+    write_run_dir(plan)
+    if args.format == "json":
+        print_json(plan_to_dict(plan))
+        return EXIT_OK
+    for missing in plan.catalog.discovery.missing:
+        err.print(f"[yellow]warning:[/] {escape(missing)}: no such file, or nothing matched")
+    out.print(f"catalog: {plan.catalog.summary_line()}")
+    table = Table("recipe", "partition", "groups", "left out", box=None, pad_edge=False)
+    for row in summary_rows(plan):
+        table.add_row(row["recipe"], row["partition"], str(row["groups"]), str(row["left_out"]))
+    out.print(table)
+    print_calibration_summary(plan)
+    if args.show_commands:
+        for job in plan.calibration.calibration_jobs:
+            out.print(" ".join(job.argv), markup=False)
+    out.print(f"plan written to {plan.run_dir / 'plan.json'} (nothing was executed)")
+    return EXIT_OK
+
+
+def print_calibration_summary(plan) -> None:
+    stats = dict(plan.calibration.stats)
+    if not stats:
+        return
+    table = Table("recipe", "at required state", "calibration jobs", "step runs saved",
+                  box=None, pad_edge=False)
+    for recipe, row in stats.items():
+        table.add_row(recipe, str(row.get("already_at_required_state", 0)), str(row.get("jobs", 0)),
+                      str(row.get("step_executions_saved", 0)))
+    out.print(table)
+    out.print(f"{len(plan.calibration.calibration_jobs)} calibration jobs, "
+              f"{len(plan.calibration.reffile_jobs)} reference-file jobs, "
+              f"{len(plan.calibration.combine_jobs)} combine jobs")
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from refsmith.explain import explain
+
+    target = Path(args.config_or_run)
+    config_path = str(target)
+    if target.is_dir():
+        plan_json = target / "plan.json"
+        if not plan_json.is_file():
+            raise RefsmithError(f"{target}: no plan.json here; give a config or a run directory")
+        config_path = json.loads(plan_json.read_text())["config"]
+    config = load(config_path)
+    text = explain(config, args.file, run_dir=str(target) if target.is_dir() else None)
+    out.print(text, markup=False)
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from refsmith.demo import run_demo
+
+    return run_demo(Path(args.directory), out)
+
+
+# ---------------------------------------------------------------- parser
+
+
+EXAMPLES = {
+    "init": "refsmith init refsmith.yaml",
+    "scan": "refsmith scan raw/ 'more/*_uncal.fits' @extra_files.txt --format json",
+    "steps": "refsmith steps nircam",
+    "plan": "refsmith plan refsmith.yaml raw/ --show-commands",
+    "explain": "refsmith explain refsmith.yaml raw/jw01234001001_01101_00001_nrca1_uncal.fits",
+    "demo": "refsmith demo refsmith_demo",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="refsmith",
+        description="Organise JWST exposures and build calibration reference files.",
+    )
+    parser.add_argument("--version", action="version", version=f"refsmith {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_: str):
+        p = sub.add_parser(name, help=help_, description=help_,
+                           epilog=f"example:\n  {EXAMPLES[name]}",
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("init", cmd_init, "write a commented example config")
+    p.add_argument("path", nargs="?", default="refsmith.yaml")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+
+    p = add("scan", cmd_scan, "catalog exposures from their primary headers")
+    p.add_argument("inputs", nargs="*", help="files, directories, globs or @list files")
+    p.add_argument("-c", "--config", help="config file (default: built-in defaults)")
+    p.add_argument("--format", choices=("table", "json", "ecsv"), default="table")
+    p.add_argument("--no-cache", action="store_true", help="do not use the header cache")
+
+    p = add("steps", cmd_steps, "print the calwebb_detector1 step order of an instrument")
+    p.add_argument("instrument", help="nircam, niriss, nirspec, miri or fgs")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+
+    p = add("plan", cmd_plan, "catalog, group and plan calibration; executes nothing")
+    p.add_argument("config", help="refsmith YAML config or legacy jwst_reffiles mkrefs.cfg")
+    p.add_argument("inputs", nargs="*", help="inputs added to the config's inputs.paths")
+    p.add_argument("--run-dir", help="run directory (default: <output.root>/<output.run>)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--show-commands", action="store_true",
+                   help="print the equivalent strun command line of every calibration job")
+    p.add_argument("--no-cache", action="store_true", help="do not use the header cache")
+
+    p = add("explain", cmd_explain, "say what happens to one exposure, and why")
+    p.add_argument("config_or_run", help="config file or run directory")
+    p.add_argument("file", help="the exposure (path or base name)")
+
+    p = add("demo", cmd_demo, "write a synthetic data set and run every available stage on it")
+    p.add_argument("directory", nargs="?", default="refsmith_demo")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``refsmith`` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except RefsmithError as error:
+        err.print(f"[red]error:[/] {escape(str(error))}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

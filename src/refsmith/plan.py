@@ -1,0 +1,320 @@
+"""Build a plan (catalog -> groups -> calibration jobs) and write the run directory.
+
+Nothing here executes a job: :func:`build_plan` is a pure function of the config and the
+files on disk, and :func:`write_run_dir` serialises its result (``plan.json``,
+``catalog.ecsv``, ``groups.ecsv``, ``leftovers.ecsv``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from refsmith import __version__
+from refsmith.catalog import Catalog, CatalogOptions, TimeSpec, scan
+from refsmith.classify import letters
+from refsmith.config import Config
+from refsmith.grouping import GroupingRule
+from refsmith.model import Exposure, Group, Leftover
+from refsmith.planning import CalibrationPlan, PlanningOptions, RecipeSpec, plan_calibration
+from refsmith.steps import APPLICABILITY_KEYWORDS
+
+SCHEMA = "refsmith.plan/1"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything ``refsmith plan`` decided, ready to serialise or execute."""
+
+    config_source: str
+    run_dir: Path
+    catalog: Catalog
+    calibration: CalibrationPlan
+    group_by: tuple[str, ...]
+    notices: tuple[str, ...] = ()
+    created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    @property
+    def groups(self) -> tuple[Group, ...]:
+        return tuple(self.calibration.groups)
+
+    @property
+    def leftovers(self) -> tuple[Leftover, ...]:
+        return tuple(self.calibration.leftovers)
+
+
+def output_root(config: Config) -> Path:
+    """The output root directory (``output.root``), absolute."""
+    return config.resolve(config.output.root)
+
+
+def run_dir_for(config: Config, override: str | None = None) -> Path:
+    """The run directory: ``--run-dir``, else ``<root>/<run>``.
+
+    ``run: auto`` names the run after the config file (``refsmith.yaml`` ->
+    ``<root>/refsmith``) so that planning or running the same config again updates and
+    resumes the same run directory.
+    """
+    if override:
+        return Path(override).expanduser().resolve()
+    run = str(config.output.run)
+    if run.lower() == "auto":
+        stem = Path(config.source).stem if config.source and config.source[0] != "<" else "run"
+        run = re.sub(r"[^A-Za-z0-9._-]+", "_", stem) or "run"
+    return output_root(config) / run
+
+
+def catalog_options(config: Config, cache: Path | None) -> CatalogOptions:
+    """Translate the config's ``inputs`` / ``classify`` sections into catalog options."""
+    mjd_key, date_key, time_key = config.inputs.time_spec()
+    return CatalogOptions(
+        pattern=config.inputs.pattern,
+        required_keywords=tuple(config.inputs.required_keywords),
+        # the planner needs the keywords that decide whether a SKIPPED step counts as done
+        optional_keywords=tuple(dict.fromkeys((*config.inputs.optional_keywords,
+                                               *APPLICABILITY_KEYWORDS))),
+        time=TimeSpec(mjd=mjd_key, date=date_key, time=time_key),
+        type_rules=tuple(config.type_rules()),
+        cache=cache,
+    )
+
+
+def recipe_specs(config: Config) -> list[RecipeSpec]:
+    """One RecipeSpec (grouping rule + calibration needs) per configured recipe."""
+    type_letters = letters(config.type_rules())
+    specs = []
+    for name, recipe in config.recipes.items():
+        rule = GroupingRule(
+            recipe=name,
+            reftype=recipe.reftype or name,
+            imtypes=recipe.imtypes,
+            group_by=tuple(k.upper() for k in config.recipe_group_by(name)),
+            max_days=dict(config.recipe_max_days(name)),
+            min_size=recipe.min_size,
+            reuse=recipe.reuse,
+            select={
+                k.upper(): tuple([v] if isinstance(v, str) else v)
+                for k, v in recipe.select.items()
+            },
+            letters=type_letters,
+        )
+        steps = recipe.steps if isinstance(recipe.steps, str) else tuple(recipe.steps)
+        specs.append(
+            RecipeSpec(
+                rule=rule,
+                steps=steps,
+                save_steps=tuple(recipe.save_steps),
+                plugin=recipe.plugin,
+                params=dict(recipe.params),
+            )
+        )
+    return specs
+
+
+def build_plan(
+    config: Config,
+    inputs: Sequence[str] = (),
+    *,
+    run_dir: str | None = None,
+    use_cache: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> Plan:
+    """Catalog the inputs, group them per recipe and plan their calibration.
+
+    Parameters
+    ----------
+    config : Config
+        The validated configuration.
+    inputs : sequence of str
+        Extra inputs (files, directories, globs, ``@list`` files) added to
+        ``inputs.paths`` of the config.
+    run_dir : str, optional
+        Override of the run directory.
+    use_cache : bool
+        Use (and update) the header cache ``<root>/catalog.sqlite``.
+    progress : callable, optional
+        ``progress(done, total)`` called while headers are read.
+    """
+    root = output_root(config)
+    all_inputs = [str(config.resolve(p)) for p in config.inputs.paths]
+    all_inputs += [str(Path(p).expanduser().resolve()) if not p.startswith("@") else p
+                   for p in inputs]
+    cache = root / "catalog.sqlite" if use_cache else None
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+    options = catalog_options(config, cache)
+    catalog = scan(all_inputs, options, base_dir=config.base_dir, progress=progress)
+    target = run_dir_for(config, run_dir)
+    planning_options = PlanningOptions(
+        store_dir=root / "calibrated",
+        search_dirs=tuple(config.resolve(d) for d in config.pipeline.search_dirs),
+        references={k: v for k, v in config.pipeline.references.items()},
+        catalog_options=options,
+        output_dir=target,
+    )
+    calibration = plan_calibration(catalog.exposures, recipe_specs(config), planning_options)
+    return Plan(
+        config_source=config.source,
+        run_dir=target,
+        catalog=catalog,
+        calibration=calibration,
+        group_by=tuple(config.group_by),
+        notices=tuple(config.notices),
+    )
+
+
+# ---------------------------------------------------------------- serialisation
+
+
+def exposure_record(exposure: Exposure, group_by: Sequence[str]) -> dict[str, Any]:
+    """The plan.json record of one exposure."""
+    return {
+        "path": exposure.path,
+        "usable": exposure.usable,
+        "reason": exposure.reason,
+        "imtype": exposure.imtype,
+        "instrument": exposure.instrument,
+        "detector": exposure.detector,
+        "exp_type": exposure.exp_type,
+        "readpatt": exposure.readpatt,
+        "subarray": exposure.subarray,
+        "ngroups": exposure.ngroups,
+        "nints": exposure.nints,
+        "partition": {k: _plain(exposure.value(k)) for k in group_by},
+        "mjd": exposure.mjd,
+        "completed_steps": list(exposure.completed_steps),
+    }
+
+
+def group_record(group: Group) -> dict[str, Any]:
+    """The plan.json record of one group."""
+    return {
+        "id": group.id,
+        "recipe": group.recipe,
+        "reftype": group.reftype,
+        "imtypes": group.imtypes,
+        "partition": {k: _plain(v) for k, v in group.partition},
+        "members": [{"role": m.role, "path": m.path} for m in group.members],
+        "mjd_span": list(group.mjd_span),
+        "rule": {k: _plain(v) for k, v in dict(group.rule).items()},
+    }
+
+
+def plan_to_dict(plan: Plan) -> dict[str, Any]:
+    """plan.json content (schema ``refsmith.plan/1``, documented in docs/plan-schema.md)."""
+    calibration = plan.calibration
+    discovery = plan.catalog.discovery
+    return {
+        "schema": SCHEMA,
+        "refsmith_version": __version__,
+        "created": plan.created,
+        "config": plan.config_source,
+        "run_dir": str(plan.run_dir),
+        "notices": list(plan.notices),
+        "inputs": {
+            "files": len(discovery.paths),
+            "missing": list(discovery.missing),
+            "duplicates": discovery.duplicates,
+            "filtered_by_pattern": discovery.filtered,
+        },
+        "exposures": [exposure_record(e, plan.group_by) for e in plan.catalog.exposures],
+        "groups": [group_record(g) for g in calibration.groups],
+        "leftovers": [
+            {"recipe": x.recipe, "path": x.path, "reason": x.reason}
+            for x in calibration.leftovers
+        ],
+        "calibration_jobs": [j.to_dict() for j in calibration.calibration_jobs],
+        "reffile_jobs": [j.to_dict() for j in calibration.reffile_jobs],
+        "combine_jobs": [j.to_dict() for j in calibration.combine_jobs],
+        "stats": {k: dict(v) for k, v in dict(calibration.stats).items()},
+    }
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return str(value)
+
+
+def write_run_dir(plan: Plan) -> dict[str, Path]:
+    """Write plan.json, catalog.ecsv, groups.ecsv and leftovers.ecsv into the run directory.
+
+    Each file is written under a temporary name and renamed into place.
+    """
+    from astropy.table import Table
+
+    plan.run_dir.mkdir(parents=True, exist_ok=True)
+    paths = {name: plan.run_dir / name for name in
+             ("plan.json", "catalog.ecsv", "groups.ecsv", "leftovers.ecsv")}
+    _atomic_write(paths["plan.json"], json.dumps(plan_to_dict(plan), indent=1) + "\n")
+    _atomic_table(plan.catalog.to_table(), paths["catalog.ecsv"])
+    rows = [
+        {"group": g.id, "recipe": g.recipe, "reftype": g.reftype, "role": m.role,
+         "path": m.path, "partition": "/".join(str(v) for _, v in g.partition)}
+        for g in plan.groups for m in g.members
+    ]
+    names = ["group", "recipe", "reftype", "role", "path", "partition"]
+    _atomic_table(Table(rows=rows, names=names) if rows else Table(names=names, dtype=[str] * 6),
+                  paths["groups.ecsv"])
+    names = ["recipe", "path", "reason"]
+    rows = [{"recipe": x.recipe, "path": x.path, "reason": x.reason} for x in plan.leftovers]
+    _atomic_table(Table(rows=rows, names=names) if rows else Table(names=names, dtype=[str] * 3),
+                  paths["leftovers.ecsv"])
+    return paths
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _atomic_table(table: Any, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".ecsv")
+    os.close(fd)
+    try:
+        table.write(tmp, format="ascii.ecsv", overwrite=True)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# ---------------------------------------------------------------- summaries
+
+
+def summary_rows(plan: Plan) -> list[dict[str, Any]]:
+    """One row per recipe x partition: groups formed and candidates left out."""
+    groups = Counter((g.recipe, "/".join(str(v) for _, v in g.partition)) for g in plan.groups)
+    by_path = plan.catalog.by_path()
+    left: Counter[tuple[str, str]] = Counter()
+    keys: dict[str, tuple[str, ...]] = {}
+    for g in plan.groups:
+        keys.setdefault(g.recipe, tuple(k for k, _ in g.partition))
+    for x in plan.leftovers:
+        exposure = by_path.get(x.path)
+        fields = keys.get(x.recipe, plan.group_by)
+        part = "/".join(str(exposure.value(k)) if exposure else "?" for k in fields)
+        left[(x.recipe, part)] += 1
+    rows = []
+    for recipe, part in sorted(set(groups) | set(left)):
+        rows.append({"recipe": recipe, "partition": part,
+                     "groups": groups[(recipe, part)], "left_out": left[(recipe, part)]})
+    return rows

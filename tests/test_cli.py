@@ -1,0 +1,119 @@
+"""The command line end to end on header-only synthetic files (no pipeline runs)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from refsmith.cli import main
+from refsmith.config import load_config
+from refsmith.synth import write_bad_file, write_exposure
+
+CONFIG = """\
+instrument: nircam
+inputs: {paths: [raw]}
+max_days: {DD: 2.0}
+output: {root: out}
+recipes:
+  readnoise: {imtypes: DD, steps: dq_init-}
+  superbias: {imtypes: D+, steps: dq_init-}
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for i, mjd in enumerate([60000.0, 60000.5, 60001.0, 60010.0]):
+        write_exposure(raw / f"jw0000100{i}001_01101_00001_nrca1_uncal.fits", mjd=mjd)
+    write_exposure(raw / "jw00002001001_01101_00001_nrca1_uncal.fits", exp_type="NRC_FLAT",
+                   mjd=60000.2)
+    write_bad_file(raw / "jw00003001001_01101_00001_nrca1_uncal.fits", "not_fits")
+    (tmp_path / "refsmith.yaml").write_text(CONFIG)
+    return tmp_path
+
+
+def test_init_writes_a_valid_config_and_refuses_to_overwrite(tmp_path, capsys):
+    path = tmp_path / "refsmith.yaml"
+    assert main(["init", str(path)]) == 0
+    config = load_config(path)
+    assert config.recipes
+    assert main(["init", str(path)]) == 2
+    assert "exist" in capsys.readouterr().err
+
+
+def test_scan_json_lists_every_file_with_reasons(project, capsys):
+    assert main(["scan", str(project / "raw"), "--format", "json", "--no-cache"]) == 0
+    captured = capsys.readouterr()
+    records = json.loads(captured.out)["exposures"]
+    assert len(records) == 6
+    bad = [r for r in records if not r["usable"]]
+    assert len(bad) == 1 and bad[0]["reason"]
+    imtypes = sorted(r["imtype"] or "-" for r in records if r["usable"])
+    assert imtypes == ["dark", "dark", "dark", "dark", "flat"]
+    assert "5 usable" in captured.err and "1 unusable" in captured.err
+
+
+def test_plan_writes_run_directory_and_prints_summary(project, capsys):
+    assert main(["plan", str(project / "refsmith.yaml")]) == 0
+    text = capsys.readouterr().out
+    assert "readnoise" in text and "nothing was executed" in text
+    run_dir = project / "out" / "refsmith"
+    plan = json.loads((run_dir / "plan.json").read_text())
+    assert plan["schema"] == "refsmith.plan/1"
+    for name in ("catalog.ecsv", "groups.ecsv", "leftovers.ecsv"):
+        assert (run_dir / name).is_file()
+    readnoise = [g for g in plan["groups"] if g["recipe"] == "readnoise"]
+    # darks at 0, 0.5 pair; 1.0 and 10.0 are 9 d apart > 2 d: both left out
+    assert [[m["role"] for m in g["members"]] for g in readnoise] == [["D1", "D2"]]
+    left = {Path(x["path"]).name for x in plan["leftovers"] if x["recipe"] == "readnoise"}
+    assert left == {"jw00001002001_01101_00001_nrca1_uncal.fits",
+                    "jw00001003001_01101_00001_nrca1_uncal.fits"}
+    superbias = [g for g in plan["groups"] if g["recipe"] == "superbias"]
+    assert len(superbias) == 1 and len(superbias[0]["members"]) == 4
+
+
+def test_plan_json_format_is_the_plan(project, capsys):
+    assert main(["plan", str(project / "refsmith.yaml"), "--format", "json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["schema"] == "refsmith.plan/1"
+    assert {"exposures", "groups", "leftovers", "calibration_jobs"} <= set(plan)
+
+
+def test_bad_config_is_a_clear_error_not_a_traceback(project, capsys):
+    bad = project / "bad.yaml"
+    bad.write_text(CONFIG.replace("imtypes: DD", "imtype: DD"))
+    assert main(["plan", str(bad)]) == 2
+    message = capsys.readouterr().err
+    assert "imtypes" in message and "Traceback" not in message
+
+
+def test_steps_prints_order_and_rejects_unknown_instrument(capsys):
+    assert main(["steps", "miri", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    names = [r["step"] for r in rows]
+    assert names.index("dq_init") < names.index("emicorr") < names.index("ramp_fit")
+    assert rows[names.index("dark_current")]["keyword"] == "S_DARK"
+    assert main(["steps", "hubble"]) == 2
+    assert "unknown instrument" in capsys.readouterr().err
+
+
+def test_explain_gives_group_or_reason(project, capsys):
+    config = str(project / "refsmith.yaml")
+    assert main(["explain", config, "jw00001000001_01101_00001_nrca1_uncal.fits"]) == 0
+    text = capsys.readouterr().out
+    assert "readnoise-" in text and "as D1" in text
+    assert main(["explain", config, "jw00001003001_01101_00001_nrca1_uncal.fits"]) == 0
+    assert "left out" in capsys.readouterr().out
+    assert main(["explain", config, "nonexistent_uncal.fits"]) == 2
+
+
+def test_demo_runs_available_stages_twice(tmp_path, capsys):
+    assert main(["demo", str(tmp_path / "demo")]) == 0
+    first = capsys.readouterr().out
+    assert "unusable" in first and "plan" in first and "not implemented" in first
+    assert (tmp_path / "demo" / "out" / "refsmith" / "plan.json").is_file()
+    assert main(["demo", str(tmp_path / "demo")]) == 0
+    assert "reusing the demo data set" in capsys.readouterr().out
