@@ -7,38 +7,29 @@ import logging
 import os
 import socket
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 from astropy.io import fits
 
+# Off-line CRDS is configured for the whole session in conftest.py (before any jwst import).
+from conftest import CRDS_DIR
 from refsmith.offline import (
     OfflineConfigError,
     bounded_crds_timeout,
     configure_offline,
     server_config_path,
 )
-
-# Off-line CRDS must be configured before jwst/crds is imported in this process. Use one
-# fixed cache for the whole test session, so that any other test module (or a conftest)
-# configuring the same directory first is harmless.
-CRDS_DIR = Path(
-    os.environ.get("REFSMITH_TEST_CRDS_PATH")
-    or Path(tempfile.gettempdir()) / f"refsmith-test-crds-{os.getuid()}"
-)
-configure_offline(CRDS_DIR)
-
-from refsmith.pipeline import (  # noqa: E402  (after the off-line set-up)
+from refsmith.pipeline import (
     LOGGER_NAMES,
     SKIPPED_WHEN_NOT_APPLICABLE,
     STEP_REFERENCE_TYPES,
     CalibrationResult,
     run_calibration,
 )
-from refsmith.steps import STEP_KEYWORDS, step_order  # noqa: E402
-from refsmith.synthpipe import (  # noqa: E402
+from refsmith.steps import STEP_KEYWORDS, step_order
+from refsmith.synthpipe import (
     reference_overrides,
     write_raw_exposure,
     write_reference_files,
