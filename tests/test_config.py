@@ -147,7 +147,7 @@ DEFAULTS = (TypeRule("dark", "D", {"EXP_TYPE": ("NRC_DARK",)}),
 
 @pytest.fixture
 def default_rules(monkeypatch):
-    monkeypatch.setattr("refsmith.config._default_rules", lambda: DEFAULTS)
+    monkeypatch.setattr("refsmith.config.model._default_rules", lambda: DEFAULTS)
     return DEFAULTS
 
 

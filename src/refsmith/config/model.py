@@ -1,0 +1,242 @@
+"""The top-level :class:`Config` model and environment-variable expansion."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import (
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from refsmith.classify import TypeRule
+from refsmith.config.sections import (
+    _NAME,
+    Execution,
+    Inputs,
+    KeywordList,
+    Loc,
+    MaxDays,
+    Output,
+    Pipeline,
+    Recipe,
+    TypeRuleConfig,
+    _problems,
+    _Section,
+)
+from refsmith.errors import ConfigError
+from refsmith.steps import expand_steps
+from refsmith.steps import normalize_instrument as _normalize_instrument
+
+# ------------------------------------------------------------------ the config
+
+
+def _default_rules() -> tuple[TypeRule, ...]:
+    """The built-in classification table (:data:`refsmith.classify.DEFAULT_RULES`)."""
+    from refsmith.classify import DEFAULT_RULES
+
+    return tuple(DEFAULT_RULES)
+
+
+class Config(_Section):
+    """A validated refsmith configuration.
+
+    Build one with :func:`load_config`, :func:`parse_config` or :func:`default_config`;
+    relative paths in it are relative to :attr:`base_dir` (see :meth:`resolve`).
+    """
+
+    instrument: str | None = None
+    inputs: Inputs = Inputs()
+    classify: dict[str, TypeRuleConfig] | None = None
+    classify_defaults: bool = True
+    group_by: KeywordList = Field(default_factory=lambda: ["DETECTOR", "SUBARRAY", "READPATT"])
+    max_days: MaxDays = Field(default_factory=dict)
+    output: Output = Output()
+    pipeline: Pipeline = Pipeline()
+    execution: Execution = Execution()
+    recipes: dict[str, Recipe] = Field(default_factory=dict)
+
+    _source: str = PrivateAttr("<string>")
+    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+    _legacy: bool = PrivateAttr(False)
+    _notices: list[str] = PrivateAttr(default_factory=list)
+
+    @field_validator("instrument", mode="before")
+    @classmethod
+    def _instrument(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return _normalize_instrument(str(value))
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+
+    @model_validator(mode="after")
+    def _consistent(self, info: ValidationInfo) -> Config:
+        problems: list[tuple[Loc, str]] = []
+        for name in self.classify or {}:
+            if not _NAME.fullmatch(name):
+                problems.append((("classify", name), "image type names are identifiers "
+                                 "(letters, digits, _), e.g. dark, flat, bias"))
+        try:
+            letters = {rule.letter: rule.name for rule in self.type_rules()}
+        except ConfigError as exc:
+            problems.append((("classify",), str(exc)))
+            letters = {}
+        if not self.recipes and not (info.context or {}).get("allow_no_recipes"):
+            problems.append((("recipes",), "no recipes: add at least one under 'recipes:' "
+                             "(refsmith init writes an example)"))
+        for key in self.max_days:
+            problems += self._imtypes_problem(("max_days", key), key, letters)
+        for name, recipe in self.recipes.items():
+            if not _NAME.fullmatch(name):
+                problems.append((("recipes", name), "recipe names are identifiers "
+                                 "(letters, digits, _), e.g. readnoise, bad_pixel_mask"))
+            if recipe.reftype is None:
+                recipe.reftype = name
+            problems += self._imtypes_problem(("recipes", name, "imtypes"),
+                                              recipe.imtypes, letters)
+            for key in recipe.max_days or {}:
+                problems += self._imtypes_problem(("recipes", name, "max_days", key),
+                                                  key, letters)
+            if self.instrument and recipe.steps:
+                try:
+                    expand_steps(recipe.steps, self.instrument)
+                except ConfigError as exc:
+                    problems.append((("recipes", name, "steps"), str(exc)))
+        if problems:
+            raise _problems(problems)
+        return self
+
+    @staticmethod
+    def _imtypes_problem(loc: Loc, text: str, letters: Mapping[str, str]
+                         ) -> list[tuple[Loc, str]]:
+        if not letters:
+            return []
+        from refsmith.grouping import parse_imtypes
+
+        try:
+            parse_imtypes(text, letters)
+        except ConfigError as exc:
+            return [(loc, str(exc))]
+        return []
+
+    # -------------------------------------------------------------- derived values
+
+    @property
+    def source(self) -> str:
+        """The config file's path, or ``<string>`` / ``<defaults>``."""
+        return self._source
+
+    @property
+    def base_dir(self) -> Path:
+        """The directory relative paths in the config are relative to."""
+        return self._base_dir
+
+    @property
+    def legacy(self) -> bool:
+        """True when translated from a jwst_reffiles ``mkrefs.cfg``."""
+        return self._legacy
+
+    @property
+    def notices(self) -> list[str]:
+        """What the legacy translation changed or ignored, for the user to read."""
+        return self._notices
+
+    def type_rules(self) -> tuple[TypeRule, ...]:
+        """The image-type rules: defaults, replaced or extended by ``classify``.
+
+        User rules replace default rules of the same name and new names are appended;
+        with ``classify_defaults: false`` only the user rules are used.
+
+        Raises
+        ------
+        ConfigError
+            When two rules use the same letter.
+        """
+        rules: dict[str, TypeRule] = {}
+        if self.classify_defaults:
+            rules = {rule.name: rule for rule in _default_rules()}
+        for name, rule in (self.classify or {}).items():
+            rules[name] = rule.to_rule(name)
+        seen: dict[str, str] = {}
+        for rule in rules.values():
+            if rule.letter in seen:
+                raise ConfigError(
+                    f"image types {seen[rule.letter]!r} and {rule.name!r} both use letter "
+                    f"{rule.letter!r}; give one of them another 'letter:'"
+                )
+            seen[rule.letter] = rule.name
+        return tuple(rules.values())
+
+    def recipe_group_by(self, name: str) -> list[str]:
+        """The keywords recipe ``name`` partitions by (its own, else the top level)."""
+        recipe = self.recipes[name]
+        return list(recipe.group_by if recipe.group_by is not None else self.group_by)
+
+    def recipe_max_days(self, name: str) -> dict[str, float]:
+        """Time limits of recipe ``name``: its own ``max_days`` merged over the top level."""
+        return {**self.max_days, **(self.recipes[name].max_days or {})}
+
+    def resolve(self, path: str | os.PathLike[str]) -> Path:
+        """Expand ``~`` and ``$VARIABLES`` in ``path`` and make it absolute.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A path from the config or the command line; relative paths are taken
+            relative to :attr:`base_dir`.
+
+        Returns
+        -------
+        Path
+            An absolute, normalised path.
+
+        Raises
+        ------
+        ConfigError
+            When an environment variable used in ``path`` is not set.
+        """
+        text = expand_variables(os.fspath(path), where=f"{self.source}: {os.fspath(path)!r}")
+        result = Path(text).expanduser()
+        if not result.is_absolute():
+            result = Path(self.base_dir).absolute() / result
+        return Path(os.path.normpath(result))
+
+
+_VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+
+
+def expand_variables(text: str, where: str = "") -> str:
+    """Replace ``$NAME`` and ``${NAME}`` by environment variables; unset ones are errors.
+
+    Parameters
+    ----------
+    text : str
+        The string to expand.
+    where : str
+        Where the string comes from, for the error message.
+
+    Raises
+    ------
+    ConfigError
+        Naming the first variable that is not set.
+    """
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        if name not in os.environ:
+            raise ConfigError(f"{where + ': ' if where else ''}environment variable ${name} "
+                              f"is not set; set it or write the path out")
+        return os.environ[name]
+
+    return _VARIABLE.sub(value, text)
+
+

@@ -1,0 +1,359 @@
+"""Config sections (inputs, classify rules, output, pipeline, execution, recipes).
+
+Value helpers and the pydantic models of every section but the top level.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from refsmith.classify import TypeRule
+from refsmith.errors import ConfigError
+from refsmith.steps import STEP_ALIASES, STEP_KEYWORDS, canonical_step
+
+Loc = tuple[str | int, ...]
+
+_PROBLEMS = "refsmith_problems"
+_FITS_KEYWORD = re.compile(r"[A-Z0-9_-]{1,8}")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_MEMORY = re.compile(r"\d+(\.\d+)?\s*([KMGTP]i?B?|B)?", re.IGNORECASE)
+SAVE_STEP_EXTRAS = ("fitopt",)  # save_steps values that are not calwebb_detector1 steps
+
+
+# ------------------------------------------------------------------ value helpers
+
+
+def _problems(problems: Sequence[tuple[Loc, str]]) -> PydanticCustomError:
+    """One pydantic error carrying several (relative key path, message) problems."""
+    summary = "; ".join(f"{'.'.join(map(str, loc))}: {msg}" if loc else msg
+                        for loc, msg in problems)
+    return PydanticCustomError(_PROBLEMS, "{summary}",
+                               {"summary": summary, "problems": list(problems)})
+
+
+def _fits_keyword(value: Any) -> str:
+    text = str(value).strip().upper()
+    if not _FITS_KEYWORD.fullmatch(text):
+        raise ValueError(f"{value!r} is not a FITS keyword (1-8 characters of A-Z 0-9 - _)")
+    return text
+
+
+def _string_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Iterable) and not isinstance(value, Mapping):
+        items = list(value)
+        if all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in items):
+            return [str(v) for v in items]
+    raise ValueError(f"expected a string or a list of strings, got {value!r}")
+
+
+def _regex(value: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        re.compile(str(value))
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+    return str(value)
+
+
+def _suggest(word: str, candidates: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _step_tokens(value: Any, *, shorthand: bool, extras: Sequence[str] = ()) -> list[str]:
+    """Split a step list (string with commas/spaces, or list) into canonical names."""
+    if value is None:
+        return []
+    items = [value] if isinstance(value, str) else _string_list(value)
+    known = [*STEP_KEYWORDS, *STEP_ALIASES, *extras]
+    tokens, bad = [], []
+    for item in items:
+        for part in str(item).replace(",", " ").split():
+            minus = shorthand and part.endswith("-")
+            name = part[:-1] if minus else part
+            if name.lower() in extras:
+                tokens.append(name.lower())
+                continue
+            try:
+                tokens.append(canonical_step(name) + ("-" if minus else ""))
+            except ConfigError:
+                hint = _suggest(name.lower(), known)
+                bad.append(f"unknown calwebb_detector1 step {name!r}{hint}")
+    if bad:
+        raise ValueError("; ".join(bad))
+    return tokens
+
+
+FitsKeyword = Annotated[str, BeforeValidator(_fits_keyword)]
+StringList = Annotated[list[str], BeforeValidator(_string_list)]
+KeywordList = Annotated[list[FitsKeyword], BeforeValidator(_string_list)]
+
+
+def _upper_keys(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k).strip().upper(): v for k, v in value.items()}
+    return value
+
+
+MaxDays = Annotated[dict[str, PositiveFloat], BeforeValidator(_upper_keys)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+# ------------------------------------------------------------------ sections
+
+
+class TimeKeys(_Section):
+    """Where the observation time is: one MJD keyword, an ISO date(-time), or date + time.
+
+    In YAML, ``time: EXPSTART`` is short for ``time: {mjd: EXPSTART}``.
+    """
+
+    mjd: FitsKeyword | None = None
+    date: FitsKeyword | None = None
+    time: FitsKeyword | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_keyword(cls, data: Any) -> Any:
+        if isinstance(data, TimeKeys):
+            return data
+        if isinstance(data, str):
+            return {"mjd": data}
+        if not isinstance(data, Mapping):
+            raise ValueError(
+                "expected a keyword holding MJD (e.g. EXPSTART) or a mapping {mjd: KEY}, "
+                "{date: KEY} or {date: KEY, time: KEY}"
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _one_form(self) -> TimeKeys:
+        if self.mjd and (self.date or self.time):
+            raise ValueError("give either mjd or date (+ time), not both")
+        if self.time and not self.date:
+            raise ValueError("time needs date (e.g. {date: DATE-OBS, time: TIME-OBS})")
+        if not (self.mjd or self.date):
+            raise ValueError("empty: give mjd, date, or date + time")
+        return self
+
+
+class Inputs(_Section):
+    """Which files are exposures and which header keywords they must have."""
+
+    paths: StringList = []
+    pattern: str | None = r"_uncal\.fits$"
+    required_keywords: KeywordList = [
+        "INSTRUME", "DETECTOR", "READPATT", "SUBARRAY", "NGROUPS", "NINTS",
+    ]
+    optional_keywords: KeywordList = []
+    time: TimeKeys = TimeKeys(mjd="EXPSTART")
+
+    _check_pattern = field_validator("pattern", mode="before")(_regex)
+
+    def time_spec(self) -> tuple[str | None, str | None, str | None]:
+        """The time keywords as ``(mjd_key, date_key, time_key)``; unused ones are None."""
+        return self.time.mjd, self.time.date, self.time.time
+
+
+class TypeRuleConfig(_Section):
+    """One image-type rule; in YAML a flat mapping, e.g. ``{letter: B, EXP_TYPE: [NRC_BIAS]}``.
+
+    ``letter`` and ``pattern`` (regular expression searched in the base name) are special;
+    every other key is a FITS keyword whose value is a string or list (wildcards allowed).
+    """
+
+    letter: str | None = None
+    pattern: str | None = None
+    match: dict[FitsKeyword, StringList] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_keywords(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            raise ValueError("expected a mapping of FITS keyword -> value(s), "
+                             "plus optional 'letter' and 'pattern'")
+        out: dict[str, Any] = {"match": {}}
+        for key, value in data.items():
+            name = str(key)
+            if name.lower() in ("letter", "pattern"):
+                out[name.lower()] = value
+            else:
+                out["match"][name] = value
+        return out
+
+    _check_pattern = field_validator("pattern", mode="before")(_regex)
+
+    @field_validator("letter", mode="before")
+    @classmethod
+    def _one_letter(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        text = str(value).strip().upper()
+        if not re.fullmatch(r"[A-Z]", text):
+            raise ValueError(f"letter must be one letter A-Z, got {value!r}")
+        return text
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> TypeRuleConfig:
+        if not self.match and not self.pattern:
+            raise ValueError("matches nothing: give FITS keyword values (e.g. EXP_TYPE: "
+                             "[NRC_DARK]) and/or a filename pattern")
+        return self
+
+    def to_rule(self, name: str) -> TypeRule:
+        """The :class:`~refsmith.classify.TypeRule` for image type ``name``."""
+        return TypeRule(name=name, letter=self.letter or name[:1].upper(),
+                        match={k: tuple(v) for k, v in self.match.items()},
+                        pattern=self.pattern)
+
+
+class Output(_Section):
+    """Where runs are written: ``<root>/<run>``."""
+
+    root: str = "./refsmith_out"
+    run: str = "auto"
+
+    @field_validator("run", mode="before")
+    @classmethod
+    def _simple_name(cls, value: Any) -> Any:
+        text = str(value).strip()
+        if not text or "/" in text or "\\" in text:
+            raise ValueError(f"run must be 'auto' or a directory name without '/', got {value!r}")
+        return text
+
+
+class Pipeline(_Section):
+    """How the jwst pipeline is run: earlier products, reference files, CRDS."""
+
+    search_dirs: StringList = []
+    references: dict[str, str] = {}
+    offline: bool = False
+    crds_timeout: PositiveFloat = 30
+
+    @field_validator("references", mode="before")
+    @classmethod
+    def _normalize_references(cls, value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            return value
+        out, bad = {}, []
+        for key, target in value.items():
+            if not isinstance(target, str) or not target.strip():
+                bad.append(((str(key),), "expected 'crds', 'self' or a file path/pattern"))
+                continue
+            text = target.strip()
+            keyword = text.lower() in ("crds", "self")
+            out[str(key).strip().lower()] = text.lower() if keyword else text
+        if bad:
+            raise _problems(bad)
+        return out
+
+
+class Execution(_Section):
+    """Where jobs run: a local process pool, or Dask (optionally on a batch cluster)."""
+
+    executor: Literal["local", "dask"] = "local"
+    workers: int | Literal["auto"] = "auto"
+    retries: int = Field(1, ge=0)
+    scheduler: str | None = None
+    max_memory: str | None = None
+    cluster: dict[str, Any] | None = None
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _workers(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+            return value
+        raise ValueError(f"workers must be 'auto' or a whole number >= 1, got {value!r}")
+
+    @field_validator("max_memory", mode="before")
+    @classmethod
+    def _memory(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if not _MEMORY.fullmatch(str(value).strip()):
+            raise ValueError(f"max_memory must look like '4GiB' or '500MB', got {value!r}")
+        return str(value).strip()
+
+    @field_validator("cluster", mode="before")
+    @classmethod
+    def _cluster(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, Mapping):
+            raise ValueError("cluster must be a mapping of dask-jobqueue options with "
+                             "kind: htcondor, slurm or pbs")
+        kind = str(value.get("kind", "")).strip().lower()
+        if kind not in ("htcondor", "slurm", "pbs"):
+            raise _problems([(("kind",), f"must be htcondor, slurm or pbs, got "
+                                          f"{value.get('kind')!r}")])
+        return {**value, "kind": kind}
+
+    @model_validator(mode="after")
+    def _cluster_needs_dask(self) -> Execution:
+        if self.cluster is not None and self.executor != "dask":
+            raise _problems([(("cluster",), "is only used with executor: dask; "
+                                            "set executor: dask or remove cluster")])
+        return self
+
+
+class Recipe(_Section):
+    """How to make one kind of individual reference file from groups of exposures."""
+
+    reftype: str | None = None
+    imtypes: str
+    steps: list[str] = []
+    save_steps: list[str] = []
+    plugin: str | None = None
+    params: dict[str, Any] = {}
+    select: dict[FitsKeyword, StringList] = {}
+    group_by: KeywordList | None = None
+    max_days: MaxDays | None = None
+    min_size: int = Field(1, ge=1)
+    reuse: bool = True
+
+    @field_validator("imtypes", mode="before")
+    @classmethod
+    def _imtypes_text(cls, value: Any) -> Any:
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"expected an imtypes string such as DD, D+, DDFF or DF+, "
+                             f"got {value!r}")
+        return value.strip().upper()
+
+    @field_validator("steps", mode="before")
+    @classmethod
+    def _steps(cls, value: Any) -> Any:
+        return _step_tokens(value, shorthand=True)
+
+    @field_validator("save_steps", mode="before")
+    @classmethod
+    def _save_steps(cls, value: Any) -> Any:
+        return _step_tokens(value, shorthand=False, extras=SAVE_STEP_EXTRAS)
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _params(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+
