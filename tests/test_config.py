@@ -563,3 +563,21 @@ def test_next_run_label(tmp_path):
         (tmp_path / name).mkdir()
     assert legacy.next_run_label(tmp_path) == "run5"
     assert legacy.next_run_label(tmp_path, 3) == "run005"
+
+
+def test_configuration_reference_doc_is_generated_from_the_model():
+    from refsmith.config.reference import markdown
+
+    doc = Path(__file__).parents[1] / "docs" / "configuration.md"
+    assert doc.read_text() == markdown(), (
+        "docs/configuration.md is out of date: "
+        "python -m refsmith.config.reference > docs/configuration.md"
+    )
+    text = markdown()
+    for key in ("`recipes.<name>.imtypes`", "`inputs.time.date`", "`execution.retries`",
+                "`pipeline.references`", "`max_days`"):
+        assert key in text
+    from refsmith.config.reference import rows
+
+    undocumented = [row[0] for row in rows() if not row[3]]
+    assert undocumented == []

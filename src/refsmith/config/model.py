@@ -53,15 +53,33 @@ class Config(_Section):
     """
 
     instrument: str | None = None
+    """The instrument (nircam, niriss, nirspec, miri, fgs); lets step names be checked at load
+    time. Optional: taken from the headers otherwise.
+    """
     inputs: Inputs = Inputs()
+    """Which files to read and which header keywords matter."""
     classify: dict[str, TypeRuleConfig] | None = None
+    """Image-type rules by name (`dark`, `flat`, or your own such as `bias`); replace or extend the
+    built-in EXP_TYPE table.
+    """
     classify_defaults: bool = True
+    """Start from the built-in EXP_TYPE table (darks and flats of all five instruments); false =
+    only the rules given in `classify`.
+    """
     group_by: KeywordList = Field(default_factory=lambda: ["DETECTOR", "SUBARRAY", "READPATT"])
+    """Keywords the members of a group must share."""
     max_days: MaxDays = Field(default_factory=dict)
+    """Largest time span (days) allowed within a group, by imtypes: `DD`, `FF`, `DDFF`
+    (dark-to-flat), `D+` (splits into clusters)...
+    """
     output: Output = Output()
+    """Where results go."""
     pipeline: Pipeline = Pipeline()
+    """How the JWST pipeline is run."""
     execution: Execution = Execution()
+    """Where and how jobs run."""
     recipes: dict[str, Recipe] = Field(default_factory=dict)
+    """One recipe per kind of individual reference file to make."""
 
     _source: str = PrivateAttr("<string>")
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)

@@ -116,7 +116,8 @@ MaxDays = Annotated[dict[str, PositiveFloat], BeforeValidator(_upper_keys)]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    model_config = ConfigDict(extra="forbid", validate_default=True,
+                              use_attribute_docstrings=True)
 
 
 # ------------------------------------------------------------------ sections
@@ -129,8 +130,12 @@ class TimeKeys(_Section):
     """
 
     mjd: FitsKeyword | None = None
+    """Keyword holding the observation time as MJD (e.g. EXPSTART)."""
     date: FitsKeyword | None = None
+    """Keyword holding a full ISO date-time (DATE-END), or the date when `time` is set (DATE-OBS).
+    """
     time: FitsKeyword | None = None
+    """Keyword holding the time of day that goes with `date` (TIME-OBS; ground-test TIME-END)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -161,12 +166,25 @@ class Inputs(_Section):
     """Which files are exposures and which header keywords they must have."""
 
     paths: StringList = []
+    """Files, directories (searched recursively), globs and `@list.txt` files; command-line inputs
+    add to these. Relative paths are relative to the config file.
+    """
     pattern: str | None = r"_uncal\.fits$"
+    """Regular expression searched in the base name of files found in directories and globs (files
+    named explicitly are always taken); null = every FITS file.
+    """
     required_keywords: KeywordList = [
         "INSTRUME", "DETECTOR", "READPATT", "SUBARRAY", "NGROUPS", "NINTS",
     ]
+    """Primary-header keywords every exposure must have; a file missing one is unusable, with that
+    reason.
+    """
     optional_keywords: KeywordList = []
+    """Further keywords to read and keep (for `select`, `group_by` and the catalog)."""
     time: TimeKeys = TimeKeys(mjd="EXPSTART")
+    """Where the observation time comes from: a keyword holding MJD (`EXPSTART`), or `{date:
+    DATE-END}` (ISO date-time), or `{date: DATE-OBS, time: TIME-OBS}`.
+    """
 
     _check_pattern = field_validator("pattern", mode="before")(_regex)
 
@@ -183,8 +201,15 @@ class TypeRuleConfig(_Section):
     """
 
     letter: str | None = None
+    """The letter of this image type in `imtypes` (default: the first letter of the name,
+    upper-cased).
+    """
     pattern: str | None = None
+    """Regular expression searched in the file's base name (legacy configs classify this way)."""
     match: dict[FitsKeyword, StringList] = {}
+    """FITS keyword -> accepted value(s), written directly in the rule (`EXP_TYPE: [NRC_DARK]`);
+    case-insensitive, wildcards allowed.
+    """
 
     @model_validator(mode="before")
     @classmethod
@@ -231,7 +256,13 @@ class Output(_Section):
     """Where runs are written: ``<root>/<run>``."""
 
     root: str = "./refsmith_out"
+    """Output root: holds the header cache, the calibrated-products store (`calibrated/`) and the
+    run directories.
+    """
     run: str = "auto"
+    """Run directory name under `root`; `auto` = the config file's name, so planning or running the
+    same config again updates and resumes the same run.
+    """
 
     @field_validator("run", mode="before")
     @classmethod
@@ -246,9 +277,17 @@ class Pipeline(_Section):
     """How the jwst pipeline is run: earlier products, reference files, CRDS."""
 
     search_dirs: StringList = []
+    """Directories where earlier calibrated products of the inputs may be found (used as start
+    files).
+    """
     references: dict[str, str] = {}
+    """Reference type -> `crds` (ask CRDS, the default), a file path or glob (matched on
+    DETECTOR/SUBARRAY), or `self` (this run's own final reference file of that type).
+    """
     offline: bool = False
+    """Never contact a CRDS server: every reference the steps need must be given in `references`."""
     crds_timeout: PositiveFloat = 30
+    """Seconds before an unreachable CRDS server fails a job (instead of CRDS's one hour)."""
 
     @field_validator("references", mode="before")
     @classmethod
@@ -272,11 +311,19 @@ class Execution(_Section):
     """Where jobs run: a local process pool, or Dask (optionally on a batch cluster)."""
 
     executor: Literal["local", "dask"] = "local"
+    """`local` (a pool of worker processes on this machine) or `dask` (a Dask cluster)."""
     workers: int | Literal["auto"] = "auto"
+    """Number of local worker processes; `auto` = number of cores."""
     retries: int = Field(1, ge=0)
+    """How many times a failed job is retried before it is marked failed."""
     scheduler: str | None = None
+    """Address of an existing Dask scheduler (`tcp://host:8786`)."""
     max_memory: str | None = None
+    """Recycle a local worker after a job once its memory passes this (e.g. `4GiB`)."""
     cluster: dict[str, Any] | None = None
+    """A dask-jobqueue cluster to start: `kind` (htcondor, slurm or pbs) plus that class's keyword
+    arguments.
+    """
 
     @field_validator("workers", mode="before")
     @classmethod
@@ -322,16 +369,39 @@ class Recipe(_Section):
     """How to make one kind of individual reference file from groups of exposures."""
 
     reftype: str | None = None
+    """CRDS reference type made by this recipe (default: the recipe name)."""
     imtypes: str
+    """Which inputs make one individual reference file: `D` (one dark), `DD` (a dark pair), `D+`
+    (all darks), `DDFF` (a dark pair and a flat pair), `DF+` (all darks and flats)... See
+    docs/grouping.md.
+    """
     steps: list[str] = []
+    """calwebb_detector1 steps that must be complete on the inputs (exactly these): names, or `X-`
+    = every step up to X in the instrument's order (steps the pipeline skips by default are left
+    out unless named). `rate` = ramp_fit.
+    """
     save_steps: list[str] = []
+    """Intermediate states to keep as well (step names, or `fitopt` for the optional ramp-fit
+    products).
+    """
     plugin: str | None = None
+    """Plug-in that makes the reference file: a registered name, or `package.module:Class`
+    (default: the recipe name).
+    """
     params: dict[str, Any] = {}
+    """Parameters passed to the plug-in (validated by it)."""
     select: dict[FitsKeyword, StringList] = {}
+    """Only inputs whose header values match: FITS keyword -> accepted value(s) (wildcards
+    allowed).
+    """
     group_by: KeywordList | None = None
+    """Keywords the members of a group must share (default: the top-level `group_by`)."""
     max_days: MaxDays | None = None
+    """Time limits of this recipe, merged over the top-level `max_days`."""
     min_size: int = Field(1, ge=1)
+    """Groups with fewer members are dropped, with a reason (for `X+` recipes)."""
     reuse: bool = True
+    """Whether a dark subgroup may serve several flat subgroups (`DDFF`)."""
 
     @field_validator("imtypes", mode="before")
     @classmethod
