@@ -107,6 +107,9 @@ def test_explain_gives_group_or_reason(project, capsys):
     assert "readnoise-" in text and "as D1" in text
     assert main(["explain", config, "jw00001003001_01101_00001_nrca1_uncal.fits"]) == 0
     assert "left out" in capsys.readouterr().out
+    assert main(["explain", config, "jw00003001001_01101_00001_nrca1_uncal.fits"]) == 0
+    text = capsys.readouterr().out
+    assert "unusable: not a FITS file" in text and "none can use it" in text
     assert main(["explain", config, "nonexistent_uncal.fits"]) == 2
 
 

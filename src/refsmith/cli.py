@@ -23,7 +23,8 @@ from refsmith.errors import RefsmithError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
-out = Console(highlight=False, soft_wrap=True)
+# Piped output (not a terminal) is not cut to 80 columns: tables keep whole file names.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 250)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -137,6 +138,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     for missing in plan.catalog.discovery.missing:
         err.print(f"[yellow]warning:[/] {escape(missing)}: no such file, or nothing matched")
     out.print(f"catalog: {plan.catalog.summary_line()}")
+    print_unusable_reasons(plan.catalog.exposures)
     table = Table("recipe", "partition", "groups", "left out", box=None, pad_edge=False)
     for row in summary_rows(plan):
         table.add_row(row["recipe"], row["partition"], str(row["groups"]), str(row["left_out"]))
@@ -147,6 +149,17 @@ def cmd_plan(args: argparse.Namespace) -> int:
             out.print(" ".join(job.argv), markup=False)
     out.print(f"plan written to {plan.run_dir / 'plan.json'} (nothing was executed)")
     return EXIT_OK
+
+
+def print_unusable_reasons(exposures, most: int = 5) -> None:
+    """The commonest reasons files are unusable, with counts (details: scan, explain)."""
+    from collections import Counter
+
+    reasons = Counter(e.reason for e in exposures if not e.usable)
+    for reason, count in reasons.most_common(most):
+        out.print(f"  {count} unusable: {reason}", markup=False)
+    if len(reasons) > most:
+        out.print(f"  ... and {len(reasons) - most} other reasons (see refsmith scan)")
 
 
 def print_calibration_summary(plan) -> None:

@@ -43,6 +43,9 @@ def explain(config: Config, file: str, run_dir: str | None = None) -> str:
     }
     lines += [f"  {key:11s} {value}" for key, value in facts.items() if value is not None]
     calibration = plan.calibration
+    if not exposure.usable:
+        lines.append("recipes: none can use it until the problem above is fixed")
+        return "\n".join(lines)
     for recipe in config.recipes:
         groups = [g for g in calibration.groups
                   if g.recipe == recipe and exposure.path in g.paths]
