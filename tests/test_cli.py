@@ -120,3 +120,25 @@ def test_demo_runs_available_stages_twice(tmp_path, capsys):
     assert (tmp_path / "demo" / "out" / "refsmith" / "plan.json").is_file()
     assert main(["demo", str(tmp_path / "demo")]) == 0
     assert "reusing the demo data set" in capsys.readouterr().out
+
+
+def test_explain_shows_start_file_and_rejected_products(project, capsys):
+    """A product in a search dir with the right steps is used; one with too many is rejected."""
+    products = project / "products"
+    products.mkdir()
+    base = "jw00001000001_01101_00001_nrca1"
+    good = write_exposure(products / f"{base}_dq_init.fits", mjd=60000.0,
+                          steps={"group_scale": "SKIPPED", "dq_init": "COMPLETE"})
+    too_far = write_exposure(products / f"{base}_superbias.fits", mjd=60000.0,
+                             steps={"group_scale": "SKIPPED", "dq_init": "COMPLETE",
+                                    "saturation": "COMPLETE", "superbias": "COMPLETE"})
+    config = project / "refsmith.yaml"
+    config.write_text(CONFIG + "pipeline: {search_dirs: [products]}\n")
+    assert main(["explain", str(config), f"{base}_uncal.fits"]) == 0
+    text = capsys.readouterr().out
+    assert f"already at the required state: {good}" in text
+    assert f"rejected {too_far}:" in text and "saturation" in text
+    assert main(["plan", str(config), "--format", "json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    started = {j["exposure"] for j in plan["calibration_jobs"]}
+    assert str(project / "raw" / f"{base}_uncal.fits") not in started
