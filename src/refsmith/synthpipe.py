@@ -24,8 +24,10 @@ __all__ = [
     "READOUT_PATTERNS",
     "REFERENCE_TYPES",
     "DetectorGeometry",
+    "InjectedDefects",
     "frame_time",
     "group_times",
+    "inject_defects",
     "reference_overrides",
     "write_raw_exposure",
     "write_reference_files",
@@ -111,6 +113,74 @@ def group_times(ngroups: int, nframes: int, groupgap: int, tframe: float) -> np.
     return tframe * (g * (nframes + groupgap) + (nframes + 1) / 2.0)
 
 
+@dataclass(frozen=True)
+class InjectedDefects:
+    """Known bad pixels of a synthetic detector (boolean ``(ny, nx)`` maps, disjoint).
+
+    ``hot`` pixels add ``hot_rate`` DN/s of dark current, ``dead`` ones collect no charge
+    (neither dark current nor light), ``low_qe`` ones see ``low_qe_factor`` of the light,
+    ``noisy`` ones have ``noisy_factor`` times the read noise. Pass the same object to
+    every exposure of one detector.
+    """
+
+    hot: np.ndarray
+    dead: np.ndarray
+    low_qe: np.ndarray
+    noisy: np.ndarray
+    hot_rate: float = 100.0
+    low_qe_factor: float = 0.3
+    noisy_factor: float = 5.0
+
+    @property
+    def any(self) -> np.ndarray:
+        """Pixels with any defect."""
+        return self.hot | self.dead | self.low_qe | self.noisy
+
+
+def inject_defects(
+    shape: tuple[int, int],
+    *,
+    instrument: str = "NIRCAM",
+    substrt: tuple[int, int] = (1, 1),
+    hot: int = 8,
+    dead: int = 8,
+    low_qe: int = 8,
+    noisy: int = 8,
+    seed: int = 0,
+    **factors: float,
+) -> InjectedDefects:
+    """Draw disjoint hot, dead, low-QE and noisy pixels among the science pixels.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(ny, nx)`` of the subarray.
+    instrument, substrt
+        As for :func:`write_raw_exposure` (reference pixels are never chosen).
+    hot, dead, low_qe, noisy : int
+        How many pixels of each kind.
+    seed : int
+        Seed of the draw.
+    **factors : float
+        ``hot_rate``, ``low_qe_factor``, ``noisy_factor`` of :class:`InjectedDefects`.
+
+    Returns
+    -------
+    InjectedDefects
+    """
+    ny, nx = shape
+    science = np.flatnonzero(~_reference_pixels(instrument, substrt, ny, nx).ravel())
+    counts = (hot, dead, low_qe, noisy)
+    chosen = np.random.default_rng([seed, 3]).choice(science, sum(counts), replace=False)
+    maps, start = [], 0
+    for count in counts:
+        flat = np.zeros(ny * nx, bool)
+        flat[chosen[start:start + count]] = True
+        maps.append(flat.reshape(ny, nx))
+        start += count
+    return InjectedDefects(*maps, **factors)
+
+
 def _bias_map(shape: tuple[int, int], bias: float, detector_seed: int) -> np.ndarray:
     rng = np.random.default_rng([detector_seed, 1])
     return (bias + _FIXED_PATTERN_SIGMA * rng.standard_normal(shape)).astype(np.float32)
@@ -155,6 +225,7 @@ def write_raw_exposure(
     detector_seed: int = 0,
     seed: int = 1,
     extra_keywords: Mapping[str, object] | None = None,
+    defects: InjectedDefects | None = None,
 ) -> Path:
     """Write a synthetic raw exposure (``_uncal``-like FITS file) the pipeline accepts.
 
@@ -177,7 +248,8 @@ def write_raw_exposure(
         EXPSTART (UTC MJD); DATE-OBS, TIME-OBS, DATE-BEG, DATE-END, EXPMID, EXPEND follow.
     bias, dark_rate, read_noise, gain, flux : float
         Mean bias (DN), dark current (DN/s), read noise (DN), gain (e-/DN), and extra
-        illumination (DN/s).
+        illumination (DN/s). ``dark_rate``, ``read_noise``, ``gain`` and ``flux`` may also
+        be ``(ny, nx)`` arrays (a per-pixel truth).
     nframes, groupgap : int, optional
         Override the readout pattern's NFRAMES / GROUPGAP.
     detector_seed : int
@@ -186,6 +258,8 @@ def write_raw_exposure(
         Seed of the noise of this exposure.
     extra_keywords : mapping, optional
         Datamodel attributes to set as well, e.g. ``{"meta.instrument.filter": "F150W"}``.
+    defects : InjectedDefects, optional
+        Hot, dead, low-QE and noisy pixels (see :func:`inject_defects`).
 
     Returns
     -------
@@ -201,13 +275,21 @@ def write_raw_exposure(
     times = group_times(ngroups, nf, gap, tframe)
 
     rng = np.random.default_rng([detector_seed, seed, 2])
-    rate = np.full((ny, nx), dark_rate + flux, dtype=np.float64)
+    dark = np.broadcast_to(np.asarray(dark_rate, np.float64), (ny, nx)).copy()
+    light = np.broadcast_to(np.asarray(flux, np.float64), (ny, nx)).copy()
+    noise = np.broadcast_to(np.asarray(read_noise, np.float64), (ny, nx)).copy()
+    if defects is not None:
+        dark[defects.hot] += defects.hot_rate
+        light[defects.low_qe] *= defects.low_qe_factor
+        dark[defects.dead] = light[defects.dead] = 0.0
+        noise[defects.noisy] *= defects.noisy_factor
+    rate = dark + light
     rate[_reference_pixels(instrument, substrt, ny, nx)] = 0.0
     electrons_per_step = np.diff(np.concatenate([[0.0], times]))[:, None, None] * rate * gain
     ramps = np.empty((nints, ngroups, ny, nx), dtype=np.float64)
     for i in range(nints):
         accumulated = np.cumsum(rng.poisson(electrons_per_step), axis=0) / gain
-        ramps[i] = accumulated + read_noise * rng.standard_normal((ngroups, ny, nx))
+        ramps[i] = accumulated + noise * rng.standard_normal((ngroups, ny, nx))
     ramps += _bias_map((ny, nx), bias, detector_seed)
     data = np.clip(np.rint(ramps), 0, 65535).astype(np.uint16)
 

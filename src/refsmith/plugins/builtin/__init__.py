@@ -1,0 +1,1 @@
+"""The plug-ins shipped with refsmith (registered in :mod:`refsmith.plugins.registry`)."""
