@@ -51,7 +51,7 @@ def test_example_config_parses_with_every_section():
     assert config.recipes["bad_pixel_mask"].imtypes == "DF+"
     assert config.recipes["bad_pixel_mask"].reftype == "mask"
     assert config.recipes["gain"].reftype == "gain"  # defaults to the recipe name
-    assert config.recipes["bad_pixel_mask"].save_steps == ["fitopt"]
+    assert config.recipes["dark"].save_steps == ["dq_init"]
     assert config.max_days == {"DD": 2.0, "FF": 2.0, "DDFF": 10.0}
     assert config.legacy is False and config.notices == []
 

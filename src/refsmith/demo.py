@@ -36,9 +36,9 @@ output: {root: out, run: auto}
 recipes:
   readnoise:   {imtypes: DD,   steps: dq_init-}
   superbias:   {imtypes: D+,   steps: dq_init-, min_size: 2}
-  dark:        {imtypes: D+,   steps: superbias-, min_size: 2}
-  gain:        {imtypes: DDFF, steps: superbias-}
-  bad_pixel_mask: {reftype: mask, imtypes: DF+, steps: dq_init-}
+  dark:        {imtypes: D+,   steps: linearity-, min_size: 2}
+  gain:        {imtypes: DDFF, steps: linearity-}
+  bad_pixel_mask: {reftype: mask, imtypes: DF+, steps: linearity-}
 """
 
 

@@ -58,21 +58,20 @@ recipes:                           # one per kind of individual reference file
     params: {sigma_clip: 3.0}      # passed to the plug-in
   superbias:
     imtypes: D+                    # all darks of a partition
-    steps: saturation-
+    steps: dq_init-
     min_size: 2
   dark:
     imtypes: D+
-    steps: [saturation-, superbias, refpix, linearity]
-    save_steps: []                 # intermediate products to keep
+    steps: linearity-              # superbias-subtracted, linearised ramps
+    save_steps: [dq_init]          # intermediate states to keep too (or fitopt)
   gain:
     imtypes: DDFF                  # a dark pair with a flat pair
-    steps: superbias-
+    steps: linearity-
     reuse: true                    # a dark pair may serve several flat pairs
   bad_pixel_mask:
     reftype: mask
     imtypes: DF+                   # all darks and all flats of a partition
-    steps: [saturation-, superbias, refpix, linearity, jump, ramp_fit]
-    save_steps: [fitopt]           # keep the optional ramp-fit products
+    steps: linearity-              # the plug-in reads ramps, not rate images
     plugin: bad_pixel_mask         # default: the builtin of the recipe's name
 """
 
