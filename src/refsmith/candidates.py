@@ -163,6 +163,8 @@ def default_header_reader(catalog_options: CatalogOptions | None = None) -> Head
 
 def needs_reread(exposure: Exposure) -> bool:
     """A SKIPPED step whose applicability keywords were not read with the exposure."""
+    if not exposure.step_status:
+        return False
     header = header_of(exposure)
     return any(
         str(status).strip().upper() == "SKIPPED" and step in pipeline_steps.NOT_APPLICABLE

