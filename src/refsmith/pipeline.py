@@ -200,7 +200,7 @@ def run_calibration(
     published: list[str] = []
     with contextlib.ExitStack() as stack:
         try:
-            last_error = stack.enter_context(_job_log(Path(log_path)))
+            last_error = stack.enter_context(job_log(Path(log_path)))
         except OSError as exc:
             return CalibrationResult(
                 ok=False, outputs=(), log_path=str(log_path),
@@ -554,7 +554,7 @@ class _LastError(logging.Handler):
 
 
 @contextlib.contextmanager
-def _job_log(log_path: Path) -> Iterator[list[str]]:
+def job_log(log_path: Path) -> Iterator[list[str]]:
     """Send the pipeline loggers' records (INFO and up) to ``log_path`` for this job only.
 
     While the job runs, the loggers of :data:`LOGGER_NAMES` do not propagate (nothing of the
@@ -571,6 +571,7 @@ def _job_log(log_path: Path) -> Iterator[list[str]]:
     loggers = [logging.getLogger(name) for name in LOGGER_NAMES]
     levels = [logger.level for logger in loggers]
     propagates = [logger.propagate for logger in loggers]
+    handler_lists = [list(logger.handlers) for logger in loggers]
     py_warnings = logging.getLogger("py.warnings")
 
     def show_warning(message: Any, category: Any, filename: str, lineno: int,
@@ -582,7 +583,8 @@ def _job_log(log_path: Path) -> Iterator[list[str]]:
     # crds prints to stderr through its own handler; stpipe removes it too while it logs
     crds_log = sys.modules.get("crds.core.log")
     crds_logger = getattr(crds_log, "THE_LOGGER", None)
-    crds_console = getattr(crds_logger, "console", None) is not None
+    old_console = getattr(crds_logger, "console", None)
+    crds_console = old_console is not None
     for logger in loggers:
         logger.addHandler(handler)
         logger.addHandler(last_error)
@@ -596,11 +598,13 @@ def _job_log(log_path: Path) -> Iterator[list[str]]:
             warnings.showwarning = show_warning
             yield errors
     finally:
-        for logger, level, propagate in zip(loggers, levels, propagates, strict=True):
-            logger.removeHandler(handler)
-            logger.removeHandler(last_error)
-            logger.setLevel(level)
-            logger.propagate = propagate
         if crds_console and crds_logger.console is None:
             crds_logger.add_console_handler()
+        for logger, level, propagate, handlers in zip(loggers, levels, propagates,
+                                                      handler_lists, strict=True):
+            # the exact handler list, in its order (crds' console handler comes back new)
+            logger.handlers[:] = [crds_logger.console if old_console is not None
+                                  and h is old_console else h for h in handlers]
+            logger.setLevel(level)
+            logger.propagate = propagate
         handler.close()

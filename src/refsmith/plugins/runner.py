@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from refsmith.jobs import CombineJob, ReffileJob
-from refsmith.pipeline import CalibrationResult, _job_log
+from refsmith.pipeline import CalibrationResult, job_log
 from refsmith.plugins.inputs import load_group
 from refsmith.plugins.metadata import (
     PROVENANCE_PREFIX,
@@ -116,7 +116,7 @@ def _execute(kind: str, job: Any, log_path: str, overrides: Mapping[str, Any],
     temporaries: list[Path] = []
     with contextlib.ExitStack() as stack:
         try:
-            stack.enter_context(_job_log(Path(log_path)))
+            stack.enter_context(job_log(Path(log_path)))
         except OSError as exc:
             return CalibrationResult(False, (), f"cannot write the job log {log_path}: "
                                      f"{exc.strerror or exc}", str(log_path), 0.0)
