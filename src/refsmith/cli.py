@@ -199,6 +199,68 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.directory), out)
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from refsmith.run import RunOptions, run
+
+    config = load(args.config)
+    options = RunOptions(
+        run_dir=args.run_dir, executor=args.executor, workers=args.workers,
+        retries=args.retries, max_memory=args.max_memory, max_jobs=args.max_jobs,
+        force_redo=args.force_redo, dry_run=args.dry_run,
+        offline=True if args.offline else None, scheduler=args.scheduler,
+        use_cache=not args.no_cache, progress=args.progress,
+    )
+    summary = run(config, args.inputs, options, stream=sys.stderr)
+    if args.format == "json":
+        print_json(summary.to_dict())
+        return summary.exit_code
+    if summary.dry_run:
+        out.print(f"dry run: {summary.jobs} jobs planned in {summary.run_dir / 'plan.json'} "
+                  "(nothing was executed)")
+        return summary.exit_code
+    for path in summary.superseded:
+        err.print(f"[yellow]superseded[/] {escape(path)} (made with another jwst version or "
+                  "other reference files, or --force-redo)")
+    counts = ", ".join(f"{n} {state}" for state, n in summary.counts.items() if n)
+    out.print(f"{summary.run_dir}: {counts or 'no jobs'}; {summary.executed} executions "
+              f"({summary.retried} retried, {summary.lost_workers} lost workers) "
+              f"in {summary.seconds:.1f} s")
+    for failure in summary.failures:
+        out.print(f"[red]failed[/] {escape(failure['id'])}: {escape(failure['error'])}\n"
+                  f"  log: {escape(failure['log'])}")
+    if summary.blocked:
+        out.print(f"[yellow]blocked[/]: {len(summary.blocked)} jobs, e.g. "
+                  f"{escape(summary.blocked[0]['id'])}: {escape(summary.blocked[0]['reason'])}")
+    if summary.stopped_early:
+        out.print(f"stopped after --max-jobs {args.max_jobs}: run again to continue")
+    out.print(f"details: refsmith status {summary.run_dir}", markup=False)
+    return summary.exit_code
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from refsmith.run import status
+
+    report = status(args.run_dir, tail=args.tail)
+    if args.format == "json":
+        print_json(report)
+        return EXIT_OK
+    counts = ", ".join(f"{n} {state}" for state, n in report["counts"].items() if n)
+    out.print(f"{report['run_dir']}: {counts or 'no jobs'}")
+    table = Table("job", "kind", "state", "attempts", "seconds", "worker", box=None,
+                  pad_edge=False)
+    for job in report["jobs"]:
+        seconds = "" if job["seconds"] is None else f"{job['seconds']:.1f}"
+        table.add_row(job["id"], job["kind"], job["state"], str(job["attempts"]), seconds,
+                      job["worker"])
+    out.print(table)
+    for failure in report["failures"]:
+        out.print(f"[red]failed[/] {escape(failure['id'])}: {escape(failure['error'])}")
+        out.print(f"  log: {failure['log']}", markup=False)
+        for line in failure["log_tail"]:
+            out.print(f"  | {line}", markup=False)
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -209,6 +271,8 @@ EXAMPLES = {
     "plan": "refsmith plan refsmith.yaml raw/ --show-commands",
     "explain": "refsmith explain refsmith.yaml raw/jw01234001001_01101_00001_nrca1_uncal.fits",
     "demo": "refsmith demo refsmith_demo",
+    "run": "refsmith run refsmith.yaml raw/ --workers 4 --offline",
+    "status": "refsmith status refsmith_out/refsmith --format json",
 }
 
 
@@ -253,6 +317,31 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("explain", cmd_explain, "say what happens to one exposure, and why")
     p.add_argument("config_or_run", help="config file or run directory")
     p.add_argument("file", help="the exposure (path or base name)")
+
+    p = add("run", cmd_run, "plan, then execute the jobs (resumes the run directory)")
+    p.add_argument("config", help="refsmith YAML config or legacy jwst_reffiles mkrefs.cfg")
+    p.add_argument("inputs", nargs="*", help="inputs added to the config's inputs.paths")
+    p.add_argument("--run-dir", help="run directory (default: <output.root>/<output.run>)")
+    p.add_argument("--executor", choices=("local", "dask"), help="default: execution.executor")
+    p.add_argument("--workers", type=int, help="worker processes (default: cores)")
+    p.add_argument("--retries", type=int, help="extra attempts of a failing job (default: 1)")
+    p.add_argument("--max-memory", help="replace a worker whose memory passes this, e.g. 4GiB")
+    p.add_argument("--max-jobs", type=int, help="start at most N jobs in this run")
+    p.add_argument("--force-redo", choices=("calibration", "reffiles", "all"),
+                   help="redo jobs whose outputs already exist")
+    p.add_argument("--dry-run", action="store_true", help="plan only (= refsmith plan)")
+    p.add_argument("--offline", action="store_true",
+                   help="never contact CRDS (pipeline.offline); every reference from the config")
+    p.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786")
+    p.add_argument("--progress", choices=("auto", "bar", "lines", "none"), default="auto",
+                   help="progress display (auto: a bar on a terminal, lines otherwise)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--no-cache", action="store_true", help="do not use the header cache")
+
+    p = add("status", cmd_status, "jobs of a run directory by state, failures with their logs")
+    p.add_argument("run_dir", help="the run directory")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--tail", type=int, default=15, help="log lines shown per failure")
 
     p = add("demo", cmd_demo, "write a synthetic data set and run every available stage on it")
     p.add_argument("directory", nargs="?", default="refsmith_demo")

@@ -1,0 +1,59 @@
+"""What the DAG loop needs from an executor (local process pool, Dask)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+__all__ = ["Completion", "Executor"]
+
+
+@dataclass(frozen=True)
+class Completion:
+    """The end of one task: its result, or the loss of its worker.
+
+    Attributes
+    ----------
+    task_id : str
+        The job id.
+    result : dict
+        What :func:`refsmith.execute.worker.run_task` returned (``ok``, ``outputs``,
+        ``error``...); for a lost task ``ok`` is False and ``error`` says why.
+    worker : str
+        The worker that ran (or lost) it.
+    lost : bool
+        The worker died (e.g. killed) while running the task.
+    recycle : bool
+        The worker passed its memory limit and is being replaced (informational).
+    """
+
+    task_id: str
+    result: dict[str, Any] = field(default_factory=dict)
+    worker: str = ""
+    lost: bool = False
+    recycle: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.result.get("ok")) and not self.lost
+
+
+class Executor(Protocol):
+    """A place to run tasks. Single-threaded use from the DAG loop."""
+
+    name: str
+
+    def start(self) -> None:
+        """Start workers or connect to the cluster."""
+
+    def capacity(self) -> int:
+        """How many more tasks may be submitted now."""
+
+    def submit(self, task: dict[str, Any]) -> str:
+        """Send one task (see ``run_task``); return the worker name if known, else ''."""
+
+    def wait(self, timeout: float) -> list[Completion]:
+        """Block up to ``timeout`` seconds for finished or lost tasks."""
+
+    def shutdown(self, *, cancel: bool = False) -> None:
+        """Stop the workers (``cancel``: abandon running tasks now)."""

@@ -1,0 +1,193 @@
+"""What runs inside a worker process (local pool or Dask): set-up once, then jobs.
+
+:func:`run_task` is the single entry point an executor sends work to. It never raises:
+whatever happens (a pipeline exception, ``SystemExit`` from crds, a missing plug-in), it
+returns a result record with ``ok`` False and a message meant for the user. The first
+task in a process sets the process up (:func:`prepare_worker`): off-line CRDS or a bounded
+CRDS timeout, then ``import jwst`` once and ``gc.freeze()``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import traceback
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["WorkerSettings", "current_rss", "prepare_worker", "run_task"]
+
+PLUGINS_MISSING = "reference-file plug-ins are not available in this version"
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """How a worker process sets itself up (picklable, sent with every task).
+
+    Attributes
+    ----------
+    offline : bool
+        Configure off-line CRDS in ``crds_path`` before importing jwst.
+    crds_path : str
+        CRDS cache directory used off-line ('' = leave the environment as it is).
+    crds_timeout : float
+        Bound, in seconds, on each CRDS request when CRDS is used.
+    freeze_gc : bool
+        ``gc.freeze()`` after importing the pipeline (several times faster on small files).
+    """
+
+    offline: bool = False
+    crds_path: str = ""
+    crds_timeout: float = 30.0
+    freeze_gc: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_prepared: WorkerSettings | None = None
+_prepare_error = ""
+_lock = threading.Lock()  # one job at a time per process (the job log uses global loggers)
+
+
+def prepare_worker(settings: WorkerSettings) -> str:
+    """Set this process up for running jobs (once); return '' or the set-up error.
+
+    Parameters
+    ----------
+    settings : WorkerSettings
+        Off-line CRDS or bounded timeout, gc freezing.
+
+    Returns
+    -------
+    str
+        An error message when the process cannot run jobs (every job then fails with it).
+    """
+    global _prepared, _prepare_error
+    if _prepared is not None:
+        return _prepare_error
+    try:
+        if settings.offline and settings.crds_path:
+            from refsmith.offline import configure_offline
+
+            configure_offline(Path(settings.crds_path))
+        elif not settings.offline:
+            from refsmith.offline import bounded_crds_timeout
+
+            bounded_crds_timeout(settings.crds_timeout)
+        from refsmith.pipeline import import_pipeline
+
+        import_pipeline(freeze_gc=settings.freeze_gc)
+        _prepare_error = ""
+    except (Exception, SystemExit) as exc:
+        _prepare_error = f"worker set-up failed: {type(exc).__name__}: {exc}"
+    _prepared = settings
+    return _prepare_error
+
+
+def current_rss() -> int:
+    """Resident set size of this process in bytes (0 when unknown)."""
+    try:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def run_task(task: Mapping[str, Any]) -> dict[str, Any]:
+    """Run one job described by ``task``; never raises.
+
+    Parameters
+    ----------
+    task : mapping
+        ``id``, ``kind`` (calibration, reffile, combine), ``job`` (the job's ``to_dict()``),
+        ``log_path`` and ``settings`` (:class:`WorkerSettings` as a dict).
+
+    Returns
+    -------
+    dict
+        ``id``, ``ok``, ``outputs``, ``error``, ``log_path``, ``seconds``, ``rss`` (bytes,
+        after the job) and ``pid``; ``permanent`` True when retrying cannot help.
+    """
+    started = time.perf_counter()
+    log_path = str(task.get("log_path", ""))
+    with _lock:
+        try:
+            settings = WorkerSettings(**dict(task.get("settings", {})))
+            error = prepare_worker(settings)
+            if error:
+                result: dict[str, Any] = {"ok": False, "outputs": [], "error": error}
+            else:
+                result = _dispatch(str(task["kind"]), task["job"], log_path)
+        except (Exception, SystemExit) as exc:
+            result = {"ok": False, "outputs": [],
+                      "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+            _append_log(log_path, result["traceback"])
+    result.update(id=task.get("id"), log_path=result.get("log_path") or log_path,
+                  rss=current_rss(), pid=os.getpid())
+    result.setdefault("seconds", time.perf_counter() - started)
+    return result
+
+
+def _dispatch(kind: str, job: Mapping[str, Any], log_path: str) -> dict[str, Any]:
+    if kind == "calibration":
+        return _calibration(job, log_path)
+    if kind in ("reffile", "combine"):
+        return _plugin(kind, job, log_path)
+    return {"ok": False, "outputs": [], "error": f"unknown job kind {kind!r}"}
+
+
+def _calibration(data: Mapping[str, Any], log_path: str) -> dict[str, Any]:
+    from refsmith.jobs import CalibrationJob
+    from refsmith.pipeline import run_calibration
+
+    job = CalibrationJob.from_dict(data)
+    unsupported = [o.path for o in job.outputs if o.kind != "product"]
+    if unsupported:
+        message = (f"outputs of kind {sorted({o.kind for o in job.outputs} - {'product'})} "
+                   f"(e.g. save_steps: fitopt) are not produced by this version: {unsupported}")
+        _append_log(log_path, message)
+        return {"ok": False, "outputs": [], "error": message, "permanent": True}
+    result = run_calibration(
+        job.start_file, job.steps_to_run,
+        [(o.steps, o.path) for o in job.outputs], job.overrides, log_path,
+        instrument=job.instrument or None,
+    )
+    return _result_dict(result)
+
+
+def _plugin(kind: str, data: Mapping[str, Any], log_path: str) -> dict[str, Any]:
+    name = "run_reffile_job" if kind == "reffile" else "run_combine_job"
+    try:
+        import refsmith.plugins as plugins
+
+        function = getattr(plugins, name)
+    except (ImportError, AttributeError) as exc:
+        message = f"{PLUGINS_MISSING} (refsmith.plugins.{name}: {exc})"
+        _append_log(log_path, message)
+        return {"ok": False, "outputs": [], "error": message, "permanent": True}
+    from refsmith.jobs import CombineJob, ReffileJob
+
+    job = ReffileJob.from_dict(data) if kind == "reffile" else CombineJob.from_dict(data)
+    return _result_dict(function(job, log_path))
+
+
+def _result_dict(result: Any) -> dict[str, Any]:
+    return {"ok": bool(result.ok), "outputs": list(result.outputs), "error": result.error,
+            "log_path": result.log_path, "seconds": result.seconds}
+
+
+def _append_log(log_path: str, text: str) -> None:
+    if not log_path:
+        return
+    try:
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "a", encoding="utf-8") as handle:
+            handle.write(text.rstrip("\n") + "\n")
+    except OSError:
+        pass

@@ -1,0 +1,386 @@
+"""The run's job store (``<run>/store.sqlite``) and the run-directory lock.
+
+One SQLite database in WAL mode per run directory records every job of the plan: its
+state, attempts, start and end times, the worker that ran it, its outputs, its error and
+its log file. Only the process that holds the run lock (:class:`RunLock`) writes it; any
+other process (``refsmith status``) may read it at any time, even while it is written.
+
+States
+------
+``pending``  not run yet (or interrupted: it will run on the next ``refsmith run``)
+``running``  submitted to a worker
+``done``     finished in a run, outputs verified
+``failed``   failed on every attempt (error and log kept)
+``blocked``  not run because a job it depends on failed (the reason names it)
+``cached``   its outputs were already there (an earlier run) and were verified
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from refsmith.errors import RefsmithError
+
+__all__ = [
+    "FINISHED",
+    "STATES",
+    "JobRecord",
+    "JobStore",
+    "RunLock",
+    "RunLockedError",
+]
+
+STATES = ("pending", "running", "done", "failed", "blocked", "cached")
+"""Every state a job can be in."""
+
+FINISHED = frozenset({"done", "cached"})
+"""States whose outputs dependents may use."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    started REAL,
+    ended REAL,
+    seconds REAL,
+    worker TEXT NOT NULL DEFAULT '',
+    outputs TEXT NOT NULL DEFAULT '[]',
+    error TEXT NOT NULL DEFAULT '',
+    log_path TEXT NOT NULL DEFAULT '',
+    depends_on TEXT NOT NULL DEFAULT '[]',
+    in_plan INTEGER NOT NULL DEFAULT 1,
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS attempts (
+    job TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    started REAL NOT NULL,
+    ended REAL,
+    worker TEXT NOT NULL DEFAULT '',
+    outcome TEXT NOT NULL DEFAULT 'running',
+    error TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (job, attempt)
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class RunLockedError(RefsmithError):
+    """Another ``refsmith run`` holds the run directory."""
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One job as recorded in the store."""
+
+    id: str
+    kind: str
+    state: str
+    attempts: int = 0
+    started: float | None = None
+    ended: float | None = None
+    seconds: float | None = None
+    worker: str = ""
+    outputs: tuple[str, ...] = ()
+    error: str = ""
+    log_path: str = ""
+    depends_on: tuple[str, ...] = ()
+    in_plan: bool = True
+    updated: float = field(default=0.0, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready record (``refsmith status --format json``)."""
+        return {
+            "id": self.id, "kind": self.kind, "state": self.state, "attempts": self.attempts,
+            "started": self.started, "ended": self.ended, "seconds": self.seconds,
+            "worker": self.worker, "outputs": list(self.outputs), "error": self.error,
+            "log_path": self.log_path, "depends_on": list(self.depends_on),
+            "in_plan": self.in_plan,
+        }
+
+
+class JobStore:
+    """The SQLite job store of one run directory.
+
+    Parameters
+    ----------
+    path : str or Path
+        The database file (``<run>/store.sqlite``); created with its tables if needed.
+    readonly : bool, optional
+        Open for reading only (``refsmith status``); the file must exist.
+
+    Notes
+    -----
+    WAL mode with ``synchronous=NORMAL``: every state change is one small transaction,
+    readable by other processes immediately and intact after a SIGKILL of the writer.
+    Keep the run directory on a local disk (WAL does not work over NFS).
+    """
+
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+        self.path = Path(path)
+        if readonly:
+            if not self.path.is_file():
+                raise RefsmithError(f"{self.path}: no job store here (not a run directory, "
+                                    "or `refsmith run` never started in it)")
+            uri = f"file:{self.path.resolve()}?mode=ro"
+            self._db = sqlite3.connect(uri, uri=True, timeout=30)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            with self._db:
+                self._db.executescript(_SCHEMA)
+        self._db.row_factory = sqlite3.Row
+
+    # ------------------------------------------------------------ life cycle
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    def __enter__(self) -> JobStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ writing
+
+    def sync_plan(self, jobs: Iterable[tuple[str, str, Sequence[str], str]]) -> None:
+        """Record the jobs of the current plan: ``(id, kind, depends_on, log_path)``.
+
+        New jobs are added as ``pending``; known jobs keep their state and history.
+        Jobs of an earlier plan that are not in this one are kept, flagged ``in_plan=0``
+        (``refsmith status`` shows them apart).
+        """
+        now = time.time()
+        rows = list(jobs)
+        with self._db:
+            self._db.execute("UPDATE jobs SET in_plan = 0")
+            for job_id, kind, depends_on, log_path in rows:
+                self._db.execute(
+                    "INSERT INTO jobs (id, kind, state, depends_on, log_path, in_plan, updated) "
+                    "VALUES (?, ?, 'pending', ?, ?, 1, ?) "
+                    "ON CONFLICT(id) DO UPDATE SET in_plan = 1, kind = excluded.kind, "
+                    "depends_on = excluded.depends_on, log_path = excluded.log_path",
+                    (job_id, kind, json.dumps(list(depends_on)), log_path, now),
+                )
+
+    def recover(self) -> list[str]:
+        """Put jobs left ``running`` by a killed run back to ``pending``; return their ids."""
+        now = time.time()
+        with self._db:
+            ids = [r[0] for r in self._db.execute("SELECT id FROM jobs WHERE state='running'")]
+            self._db.execute(
+                "UPDATE jobs SET state='pending', error='interrupted (the run stopped while "
+                "this job was running)', updated=? WHERE state='running'", (now,))
+            self._db.execute(
+                "UPDATE attempts SET outcome='interrupted', ended=? WHERE outcome='running'",
+                (now,))
+        return ids
+
+    def set_state(self, job_id: str, state: str, *, error: str = "",
+                  outputs: Sequence[str] | None = None) -> None:
+        """Set a job's state (``pending``, ``blocked``, ``cached``...) and its error."""
+        if state not in STATES:
+            raise ValueError(f"unknown job state {state!r}")
+        with self._db:
+            if outputs is None:
+                self._db.execute("UPDATE jobs SET state=?, error=?, updated=? WHERE id=?",
+                                 (state, error, time.time(), job_id))
+            else:
+                self._db.execute(
+                    "UPDATE jobs SET state=?, error=?, outputs=?, updated=? WHERE id=?",
+                    (state, error, json.dumps(list(outputs)), time.time(), job_id))
+
+    def start_attempt(self, job_id: str, worker: str = "") -> int:
+        """Mark a job ``running`` and open a new attempt; return the attempt number."""
+        now = time.time()
+        with self._db:
+            row = self._db.execute("SELECT attempts FROM jobs WHERE id=?", (job_id,)).fetchone()
+            if row is None:
+                raise KeyError(job_id)
+            attempt = int(row[0]) + 1
+            self._db.execute(
+                "UPDATE jobs SET state='running', attempts=?, started=?, ended=NULL, "
+                "seconds=NULL, worker=?, error='', updated=? WHERE id=?",
+                (attempt, now, worker, now, job_id))
+            self._db.execute(
+                "INSERT OR REPLACE INTO attempts (job, attempt, started, worker) "
+                "VALUES (?, ?, ?, ?)", (job_id, attempt, now, worker))
+        return attempt
+
+    def set_worker(self, job_id: str, worker: str) -> None:
+        """Record which worker runs the job's current attempt."""
+        with self._db:
+            self._db.execute("UPDATE jobs SET worker=? WHERE id=?", (worker, job_id))
+            self._db.execute(
+                "UPDATE attempts SET worker=? WHERE job=? AND attempt="
+                "(SELECT attempts FROM jobs WHERE id=?)", (worker, job_id, job_id))
+
+    def finish_attempt(self, job_id: str, state: str, *, outputs: Sequence[str] = (),
+                       error: str = "", seconds: float | None = None, worker: str = "",
+                       log_path: str | None = None) -> None:
+        """Close the current attempt with its outcome and set the job's state.
+
+        ``state`` is ``done``, ``failed``, or ``pending`` (the attempt failed and the job
+        will be retried).
+        """
+        if state not in ("done", "failed", "pending"):
+            raise ValueError(f"an attempt ends done, failed or pending, not {state!r}")
+        now = time.time()
+        outcome = "ok" if state == "done" else "failed"
+        with self._db:
+            row = self._db.execute("SELECT attempts, started, log_path, worker FROM jobs "
+                                   "WHERE id=?", (job_id,)).fetchone()
+            if row is None:
+                raise KeyError(job_id)
+            attempt, started, old_log, old_worker = row
+            if seconds is None and started is not None:
+                seconds = now - started
+            self._db.execute(
+                "UPDATE jobs SET state=?, ended=?, seconds=?, outputs=?, error=?, worker=?, "
+                "log_path=?, updated=? WHERE id=?",
+                (state, now, seconds, json.dumps(list(outputs)), error,
+                 worker or old_worker, log_path or old_log, now, job_id))
+            self._db.execute(
+                "UPDATE attempts SET ended=?, outcome=?, error=?, worker=? "
+                "WHERE job=? AND attempt=?",
+                (now, outcome, error, worker or old_worker, job_id, attempt))
+
+    def mark_in_plan(self, ids: Iterable[str]) -> None:
+        """Flag jobs of an earlier plan as part of this run's view (``in_plan=1``)."""
+        with self._db:
+            self._db.executemany("UPDATE jobs SET in_plan = 1 WHERE id = ?",
+                                 [(i,) for i in ids])
+
+    def add_cached(self, job_id: str, outputs: Sequence[str]) -> None:
+        """Record products reused from earlier runs as a ``cached`` entry."""
+        now = time.time()
+        with self._db:
+            self._db.execute(
+                "INSERT INTO jobs (id, kind, state, outputs, in_plan, updated) "
+                "VALUES (?, 'calibration', 'cached', ?, 1, ?) ON CONFLICT(id) DO UPDATE SET "
+                "in_plan = 1, state = 'cached', outputs = excluded.outputs",
+                (job_id, json.dumps(list(outputs)), now))
+
+    def set_meta(self, key: str, value: Any) -> None:
+        """Store a run-level value (JSON)."""
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                             (key, json.dumps(value)))
+
+    # ------------------------------------------------------------ reading
+
+    def meta(self, key: str, default: Any = None) -> Any:
+        """A run-level value set with :meth:`set_meta`."""
+        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    def jobs(self, *, in_plan_only: bool = False) -> list[JobRecord]:
+        """Every job record, ordered by id."""
+        sql = "SELECT * FROM jobs" + (" WHERE in_plan=1" if in_plan_only else "") + " ORDER BY id"
+        return [_record(row) for row in self._db.execute(sql)]
+
+    def job(self, job_id: str) -> JobRecord | None:
+        """One job record, or None."""
+        row = self._db.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
+        return None if row is None else _record(row)
+
+    def counts(self, *, in_plan_only: bool = True) -> dict[str, int]:
+        """Number of jobs per state (every state present, zeros included)."""
+        sql = "SELECT state, COUNT(*) FROM jobs" + (" WHERE in_plan=1" if in_plan_only else "")
+        counts = dict.fromkeys(STATES, 0)
+        for state, count in self._db.execute(sql + " GROUP BY state"):
+            counts[state] = count
+        return counts
+
+    def attempts(self, job_id: str | None = None) -> list[dict[str, Any]]:
+        """The attempt history (every execution of a job), oldest first."""
+        sql = "SELECT * FROM attempts"
+        args: tuple[Any, ...] = ()
+        if job_id is not None:
+            sql += " WHERE job=?"
+            args = (job_id,)
+        return [dict(row) for row in self._db.execute(sql + " ORDER BY started, job", args)]
+
+
+def _record(row: sqlite3.Row) -> JobRecord:
+    return JobRecord(
+        id=row["id"], kind=row["kind"], state=row["state"], attempts=row["attempts"],
+        started=row["started"], ended=row["ended"], seconds=row["seconds"],
+        worker=row["worker"], outputs=tuple(json.loads(row["outputs"])), error=row["error"],
+        log_path=row["log_path"], depends_on=tuple(json.loads(row["depends_on"])),
+        in_plan=bool(row["in_plan"]), updated=row["updated"],
+    )
+
+
+class RunLock:
+    """An exclusive lock on a run directory (``<run>/run.lock``, ``fcntl.flock``).
+
+    The lock belongs to the open file: it is released when the process exits, even on
+    SIGKILL, so a crashed run never leaves a stale lock behind. The holder's pid and host
+    are written into the file for the message a second run shows.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        The run directory (created if needed).
+    """
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.path = Path(run_dir) / "run.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take the lock, or raise :class:`RunLockedError` naming the holder."""
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = ""
+            with contextlib.suppress(OSError):
+                holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+            os.close(fd)
+            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise RunLockedError(
+                    f"the run directory {self.path.parent} is in use by another refsmith run "
+                    f"({holder or 'holder unknown'}); wait for it to finish or stop it, "
+                    "or use another --run-dir") from None
+            raise RefsmithError(f"cannot lock {self.path}: {exc.strerror or exc}") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        """Release the lock (idempotent)."""
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
+            os.close(self._fd)
+            self._fd = None
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[RunLock]:
+        """Context manager: acquire, yield, release."""
+        self.acquire()
+        try:
+            yield self
+        finally:
+            self.release()

@@ -1,0 +1,116 @@
+"""The Dask executor on a real `dask scheduler` + two `dask worker` processes (127.0.0.1)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from refsmith.config import load_config
+from refsmith.run import RunOptions, outputs_valid, run
+from refsmith.store import JobStore
+from test_run import make_dataset, plan_jobs
+
+
+def _command(name: str) -> list[str]:
+    return [str(Path(sys.executable).with_name("dask")), name]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A scheduler and two single-threaded workers on 127.0.0.1, always torn down."""
+    pytest.importorskip("distributed")
+    directory = tmp_path_factory.mktemp("dask")
+    scheduler_file = directory / "scheduler.json"
+    env = dict(os.environ, DASK_CONFIG=str(directory / "config"),
+               DASK_DISTRIBUTED__WORKER__DAEMON="False")
+    logs = [(directory / f"{n}.log").open("w")
+            for n in ("scheduler", "worker1", "worker2")]
+    processes = [subprocess.Popen(
+        [*_command("scheduler"), "--host", "127.0.0.1", "--port", "0",
+         "--dashboard-address", "127.0.0.1:0", "--scheduler-file", str(scheduler_file)],
+        stdout=logs[0], stderr=subprocess.STDOUT, env=env)]
+    try:
+        deadline = time.monotonic() + 60
+        while not scheduler_file.is_file() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert scheduler_file.is_file(), "the dask scheduler did not start"
+        for log in logs[1:]:
+            processes.append(subprocess.Popen(
+                [*_command("worker"), "--scheduler-file", str(scheduler_file),
+                 "--host", "127.0.0.1", "--nthreads", "1", "--nworkers", "1",
+                 "--dashboard-address", "127.0.0.1:0", "--local-directory", str(directory)],
+                stdout=log, stderr=subprocess.STDOUT, env=env))
+        from distributed import Client
+
+        with Client(scheduler_file=str(scheduler_file), timeout=60) as client:
+            client.wait_for_workers(2, timeout=90)
+            address = client.scheduler.address
+            yield {"address": address, "directory": directory}
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+        for log in logs:
+            log.close()
+
+
+@pytest.mark.slow
+def test_a_real_plan_runs_on_a_dask_cluster(cluster, tmp_path):
+    config_path = make_dataset(tmp_path, 3)
+    summary = run(load_config(config_path),
+                  options=RunOptions(executor="dask", scheduler=cluster["address"],
+                                     progress="none"))
+    jobs = plan_jobs(summary.run_dir)
+    assert len(jobs) == 3
+    assert all(outputs_valid(job) for job in jobs)
+    with JobStore(summary.run_dir / "store.sqlite", readonly=True) as store:
+        records = {r.id: r for r in store.jobs()}
+    for job in jobs:
+        record = records[job.id]
+        assert record.state == "done" and record.worker.startswith("dask:"), record
+        assert int(record.worker.split(":")[1]) != os.getpid()  # ran in a dask worker
+    assert summary.counts["running"] == 0
+    # the same DAG semantics as the local executor: reference files after their inputs
+    readnoise = records["reffile-readnoise-NRCA1-SUB64P-RAPID-001"]
+    assert readnoise.state == "done", readnoise.error
+    assert readnoise.started >= max(records[d].ended for d in readnoise.depends_on)
+
+
+def test_jobqueue_cluster_is_built_from_the_config(monkeypatch):
+    """No batch system here: a stand-in dask_jobqueue records what would be built."""
+    import types
+
+    from refsmith.errors import ConfigError
+    from refsmith.execute.dask import build_jobqueue_cluster
+
+    built = {}
+
+    class FakeSLURMCluster:
+        def __init__(self, **options):
+            built["options"] = options
+
+        def scale(self, jobs):
+            built["jobs"] = jobs
+
+        def adapt(self, minimum_jobs, maximum_jobs):
+            built["adapt"] = (minimum_jobs, maximum_jobs)
+
+    monkeypatch.setitem(sys.modules, "dask_jobqueue",
+                        types.SimpleNamespace(SLURMCluster=FakeSLURMCluster))
+    build_jobqueue_cluster({"kind": "slurm", "memory": "4GiB", "queue": "short"}, workers=3)
+    assert built == {"options": {"memory": "4GiB", "queue": "short", "processes": 1,
+                                 "cores": 1}, "jobs": 3}
+    build_jobqueue_cluster({"kind": "slurm", "cores": 2, "memory": "8GiB"})
+    assert built["adapt"] == (1, 32) and built["options"]["cores"] == 2
+    with pytest.raises(ConfigError, match="htcondor, slurm or pbs"):
+        build_jobqueue_cluster({"kind": "lsf"})

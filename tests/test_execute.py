@@ -1,0 +1,211 @@
+"""The DAG loop (with a scripted in-process executor), off-line reference checks, helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from refsmith.errors import ConfigError, PlanError
+from refsmith.execute.base import Completion
+from refsmith.execute.dag import Node, execute_dag
+from refsmith.jobs import CalibrationJob, Output
+from refsmith.run import check_offline_references, outputs_valid, parse_memory
+from refsmith.store import JobStore
+
+
+class ScriptedExecutor:
+    """Runs nothing: each attempt of a job ends as its script says (ok, fail, lost...)."""
+
+    name = "scripted"
+
+    def __init__(self, script: dict[str, list[str]], slots: int = 2) -> None:
+        self.script = script
+        self.slots = slots
+        self.running: list[str] = []
+        self.order: list[str] = []
+        self.shut_down = False
+
+    def start(self) -> None:
+        pass
+
+    def capacity(self) -> int:
+        return self.slots - len(self.running)
+
+    def submit(self, task):
+        self.running.append(task["id"])
+        self.order.append(task["id"])
+        return f"w{len(self.running)}"
+
+    def wait(self, timeout):
+        job = self.running.pop(0)
+        outcome = self.script.get(job, ["ok"]).pop(0) if self.script.get(job) else "ok"
+        if outcome == "interrupt":
+            raise KeyboardInterrupt
+        if outcome == "lost":
+            return [Completion(job, {"ok": False, "error": "worker died"}, "w", lost=True)]
+        if outcome == "permanent":
+            return [Completion(job, {"ok": False, "error": "no plug-ins", "permanent": True})]
+        ok = outcome == "ok"
+        return [Completion(job, {"ok": ok, "outputs": [], "error": "" if ok else "bad data"})]
+
+    def shutdown(self, *, cancel=False):
+        self.shut_down = True
+
+
+# a: cal, b: cal, c: cal; r1 <- a, b; r2 <- c; k <- r1, r2; z: independent cal
+DAG = [
+    Node("cal-a", "calibration", {}), Node("cal-b", "calibration", {}),
+    Node("cal-c", "calibration", {}), Node("cal-z", "calibration", {}),
+    Node("reffile-1", "reffile", {}, ("cal-a", "cal-b")),
+    Node("reffile-2", "reffile", {}, ("cal-c",)),
+    Node("combine-k", "combine", {}, ("reffile-1", "reffile-2")),
+]
+
+
+def run_dag(tmp_path, script, nodes=DAG, **kwargs):
+    store = JobStore(tmp_path / "store.sqlite")
+    store.sync_plan((n.id, n.kind, n.depends_on, "") for n in nodes)
+    executor = ScriptedExecutor(script)
+    outcome = execute_dag(nodes, store, executor, {}, **kwargs)
+    return outcome, store, executor
+
+
+def test_jobs_run_after_their_dependencies(tmp_path):
+    outcome, store, executor = run_dag(tmp_path, {})
+    assert set(outcome.states.values()) == {"done"}
+    order = executor.order
+    assert order.index("reffile-1") > max(order.index("cal-a"), order.index("cal-b"))
+    assert order.index("combine-k") > max(order.index("reffile-1"), order.index("reffile-2"))
+    assert store.counts()["done"] == 7
+
+
+def test_a_failure_blocks_only_its_dependents(tmp_path):
+    outcome, store, _ = run_dag(tmp_path, {"cal-b": ["fail", "fail"]}, retries=1)
+    assert outcome.states["cal-b"] == "failed"
+    assert store.job("cal-b").attempts == 2
+    assert store.job("cal-b").error == "bad data"
+    assert outcome.states["reffile-1"] == "blocked"
+    assert outcome.states["combine-k"] == "blocked"  # transitively
+    assert "depends on reffile-1" in store.job("combine-k").error
+    assert "cal-b, which failed: bad data" in store.job("reffile-1").error
+    for job in ("cal-a", "cal-c", "cal-z", "reffile-2"):
+        assert outcome.states[job] == "done", job
+
+
+def test_retry_then_success_and_lost_worker_counts_as_an_attempt(tmp_path):
+    outcome, store, _ = run_dag(tmp_path, {"cal-a": ["lost", "ok"], "cal-c": ["fail", "ok"]},
+                                retries=1)
+    assert set(outcome.states.values()) == {"done"}
+    assert store.job("cal-a").attempts == 2
+    assert [a["outcome"] for a in store.attempts("cal-a")] == ["failed", "ok"]
+    assert outcome.lost_workers == 1
+    assert outcome.retried == 2
+
+
+def test_no_retry_when_retries_is_zero_or_the_failure_is_permanent(tmp_path):
+    outcome, store, _ = run_dag(tmp_path, {"cal-a": ["fail", "ok"], "cal-c": ["permanent"]},
+                                retries=0)
+    assert outcome.states["cal-a"] == "failed"
+    outcome, store, _ = run_dag(tmp_path / "2", {"cal-c": ["permanent", "ok"]}, retries=3)
+    assert outcome.states["cal-c"] == "failed"
+    assert store.job("cal-c").attempts == 1
+
+
+def test_finished_jobs_are_not_rerun(tmp_path):
+    nodes = [Node(n.id, n.kind, n.job, n.depends_on, "",
+                  "done" if n.id in ("cal-a", "cal-b") else n.state) for n in DAG]
+    outcome, store, executor = run_dag(tmp_path, {}, nodes=nodes)
+    assert "cal-a" not in executor.order and "cal-b" not in executor.order
+    assert outcome.executed == 5
+    assert store.counts()["done"] == 7
+
+
+def test_max_jobs_leaves_the_rest_pending(tmp_path):
+    outcome, store, executor = run_dag(tmp_path, {}, max_jobs=3)
+    assert len(executor.order) == 3
+    assert outcome.stopped_early
+    assert store.counts()["pending"] == 4
+    assert store.counts()["running"] == 0
+
+
+def test_interrupt_leaves_no_job_running(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        run_dag(tmp_path, {"cal-b": ["interrupt"]})
+    with JobStore(tmp_path / "store.sqlite", readonly=True) as store:
+        counts = store.counts()
+        assert counts["running"] == 0
+        assert counts["pending"] >= 1
+
+
+def test_dependency_outside_the_plan_blocks(tmp_path):
+    nodes = [Node("reffile-x", "reffile", {}, ("cal-gone",))]
+    outcome, store, _ = run_dag(tmp_path, {}, nodes=nodes)
+    assert outcome.states["reffile-x"] == "blocked"
+    assert "not in the plan" in store.job("reffile-x").error
+
+
+# ---------------------------------------------------------------- off-line references
+
+
+def job(steps, overrides, exposure="/raw/jw_a_uncal.fits"):
+    return CalibrationJob(
+        id="cal-a", exposure=exposure, instrument="NIRCAM", start_file=exposure,
+        start_steps=(), steps_to_run=tuple(steps), steps_to_skip=(),
+        outputs=(Output(tuple(steps), "/store/a.fits"),), overrides=overrides)
+
+
+def test_missing_required_reference_is_a_plan_error_naming_type_and_step():
+    overrides = {"jump": {"gain": "/g.fits"}, "ramp_fit": {"gain": "/g.fits"}}
+    with pytest.raises(PlanError) as info:
+        check_offline_references([job(["jump", "ramp_fit"], overrides)])
+    message = str(info.value)
+    assert "step jump requires reference type readnoise" in message
+    assert "step ramp_fit requires reference type readnoise" in message
+    assert "pipeline.references.readnoise" in message
+    assert "jw_a_uncal.fits" in message
+
+
+def test_optional_references_become_not_applicable():
+    overrides = {"saturation": {"saturation": "/s.fits"}}
+    completed = check_offline_references([job(["saturation", "refpix"], overrides)])
+    assert completed[0].overrides == {
+        "saturation": {"saturation": "/s.fits", "superbias": "N/A"},
+        "refpix": {"refpix": "N/A", "sirskernel": "N/A"},
+    }
+
+
+def test_a_step_that_would_do_nothing_is_an_error_too():
+    with pytest.raises(PlanError, match=r"step dq_init needs reference type mask.*'N/A'"):
+        check_offline_references([job(["dq_init"], {})])
+
+
+def test_parse_memory():
+    assert parse_memory("4GiB") == 4 * 1024**3
+    assert parse_memory("500MB") == 500 * 1000**2
+    assert parse_memory("1.5 G") == 1_500_000_000
+    assert parse_memory(None) is None
+    with pytest.raises(ConfigError, match="max_memory"):
+        parse_memory("lots")
+
+
+def test_outputs_valid_reads_the_s_keywords(tmp_path):
+    from refsmith.synth import write_exposure
+
+    steps = ("group_scale", "dq_init")
+    path = tmp_path / "a.fits"
+    calibration = CalibrationJob(
+        id="cal-a", exposure="/raw/a_uncal.fits", instrument="NIRCAM",
+        start_file="/raw/a_uncal.fits", start_steps=(), steps_to_run=steps, steps_to_skip=(),
+        outputs=(Output(steps, str(path)),))
+    assert not outputs_valid(calibration)  # not there
+    write_exposure(path, instrument="NIRCAM", detector="NRCA1", exp_type="NRC_DARK",
+                   readpatt="RAPID", subarray="SUB64P", ngroups=5, nints=1, mjd=60000.0,
+                   steps={"group_scale": "SKIPPED", "dq_init": "COMPLETE"})
+    assert outputs_valid(calibration)  # group_scale SKIPPED: not applicable (NFRAMES 1)
+    write_exposure(path, instrument="NIRCAM", detector="NRCA1", exp_type="NRC_DARK",
+                   readpatt="RAPID", subarray="SUB64P", ngroups=5, nints=1, mjd=60000.0,
+                   steps={"group_scale": "SKIPPED", "dq_init": "COMPLETE",
+                          "saturation": "COMPLETE"})
+    assert not outputs_valid(calibration)  # one step too many
+    assert Path(path).is_file()

@@ -1,0 +1,290 @@
+"""`refsmith run` end to end: real calwebb_detector1, synthetic NIRCam data, off-line CRDS.
+
+Tiny exposures (1 x 5 x 64 x 64, SUB64P) with synthetic reference files. One run of a
+small data set (with one corrupt exposure) is shared by several tests; the kill -9, Ctrl-C
+and lock tests drive ``refsmith run`` as a subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from refsmith.config import load_config
+from refsmith.execute.worker import PLUGINS_MISSING
+from refsmith.jobs import CalibrationJob
+from refsmith.run import RunOptions, outputs_valid, provenance_path, run, status
+from refsmith.store import JobStore, RunLockedError
+from refsmith.synthpipe import write_raw_exposure, write_reference_files
+
+pytestmark = pytest.mark.slow
+
+SHAPE = (1, 5, 64, 64)
+CONFIG = """\
+instrument: nircam
+inputs: {{paths: [raw]}}
+output: {{root: out, run: auto}}
+pipeline:
+  offline: true
+  references:
+{references}
+execution: {{workers: 2, retries: 1}}
+recipes:
+  dark: {{imtypes: D+, steps: linearity-, min_size: 2}}
+  readnoise: {{imtypes: DD, steps: dq_init-}}
+"""
+
+
+def exposure_name(index: int) -> str:
+    return f"jw0100{index:02d}001001_01101_00001_nrca1_uncal.fits"
+
+
+def make_dataset(root: Path, count: int, *, corrupt: int | None = None) -> Path:
+    """``count`` dark exposures (same seeds in every data set) and a config; returns it."""
+    raw = root / "raw"
+    raw.mkdir(parents=True)
+    for index in range(count):
+        path = write_raw_exposure(raw / exposure_name(index), shape=SHAPE,
+                                  mjd=60000.0 + 0.1 * index, seed=index + 1)
+        if index == corrupt:  # a valid primary header, an unreadable ASDF extension
+            data = bytearray(path.read_bytes())
+            start = data.find(b"#ASDF")
+            data[start:start + 400] = b"\x00garbage" * 50
+            path.write_bytes(bytes(data))
+    references = write_reference_files(root / "refs", shape=SHAPE)
+    lines = "\n".join(f"    {k}: {v}" for k, v in references.items())
+    config = root / "refsmith.yaml"
+    config.write_text(CONFIG.format(references=lines))
+    return config
+
+
+def plan_jobs(run_dir: Path) -> list[CalibrationJob]:
+    data = json.loads((run_dir / "plan.json").read_text())
+    return [CalibrationJob.from_dict(j) for j in data["calibration_jobs"]]
+
+
+def products(root: Path) -> dict[str, Path]:
+    return {p.name: p for p in (root / "out" / "calibrated").rglob("*.fits")}
+
+
+def attempts(run_dir: Path) -> dict[str, int]:
+    with JobStore(run_dir / "store.sqlite", readonly=True) as store:
+        return {r.id: r.attempts for r in store.jobs()}
+
+
+def state_counts(run_dir: Path) -> dict[str, int]:
+    """Read the store of a running subprocess (WAL: readable while written)."""
+    path = run_dir / "store.sqlite"
+    if not path.is_file():
+        return {}
+    try:
+        with JobStore(path, readonly=True) as store:
+            return store.counts()
+    except sqlite3.OperationalError:  # tables not created yet
+        return {}
+
+
+def wait_for(predicate, timeout: float, what: str, process=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"refsmith run ended ({process.returncode}) before {what}")
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def start_run(config: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "refsmith.cli", "run", str(config), "--progress", "lines",
+         *extra],
+        cwd=config.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.kill()
+    process.communicate(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def one_go(tmp_path_factory):
+    root = tmp_path_factory.mktemp("one_go")
+    config_path = make_dataset(root, 5, corrupt=4)
+    config = load_config(config_path)
+    summary = run(config, options=RunOptions(progress="none"))
+    run_dir = summary.run_dir
+    with JobStore(run_dir / "store.sqlite", readonly=True) as store:
+        records = store.jobs()
+    first = {"summary": summary, "attempts": attempts(run_dir), "jobs": plan_jobs(run_dir),
+             "records": records,
+             "mtimes": {n: p.stat().st_mtime_ns for n, p in products(root).items()}}
+    # max_memory 1MB: every worker is replaced after its job (two attempts, two workers)
+    again = run(config, options=RunOptions(progress="none", max_memory="1MB", workers=1))
+    return {"root": root, "config": config, "run_dir": run_dir, "first": first,
+            "again": again, "jobs": first["jobs"], "replanned": plan_jobs(run_dir)}
+
+
+def corrupt_job(jobs: list[CalibrationJob]) -> CalibrationJob:
+    return next(j for j in jobs if Path(j.exposure).name == exposure_name(4))
+
+
+def test_outputs_have_exactly_their_target_state(one_go):
+    good = [j for j in one_go["jobs"] if j is not corrupt_job(one_go["jobs"])]
+    assert len(good) == 4
+    for job in good:
+        assert outputs_valid(job), job.id
+        final = fits.getheader(job.final_output.path, 0)
+        assert final["S_LINEAR"] == "COMPLETE" and final["S_REFPIX"] == "COMPLETE"
+        assert final.get("S_DARK", "SKIPPED") == "SKIPPED"
+        intermediate = next(o for o in job.outputs if o.steps[-1] == "dq_init")
+        header = fits.getheader(intermediate.path, 0)
+        assert header["S_DQINIT"] == "COMPLETE"
+        assert header.get("S_SATURA", "SKIPPED") == "SKIPPED"
+        sidecar = json.loads(provenance_path(job.final_output.path).read_text())
+        assert sidecar["jwst"] and sidecar["job"] == job.id
+    logs = list((one_go["run_dir"] / "logs").glob("cal-*.log"))
+    assert len(logs) == 5 and all("stpipe" in p.read_text() for p in logs)
+
+
+def test_a_corrupt_input_fails_alone_and_blocks_its_dependents(one_go):
+    summary = one_go["first"]["summary"]
+    assert summary.exit_code == 1
+    bad = corrupt_job(one_go["jobs"])
+    failure = next(f for f in summary.failures if f["id"] == bad.id)
+    assert exposure_name(4) in failure["error"]
+    assert Path(failure["log"]).is_file()
+    assert one_go["first"]["attempts"][bad.id] == 2  # retries: 1
+    blocked = {b["id"]: b["reason"] for b in summary.blocked}
+    assert f"depends on {bad.id}, which failed" in blocked["reffile-dark-NRCA1-SUB64P-RAPID-001"]
+    assert not any(p.name.startswith(exposure_name(4)[:-11]) for p in
+                   products(one_go["root"]).values())
+    # every good exposure still went through
+    good = {j.id for j in one_go["jobs"]} - {bad.id}
+    assert all(one_go["first"]["attempts"][i] == 1 for i in good)
+
+
+def test_reference_file_jobs_run_after_their_inputs(one_go):
+    with JobStore(one_go["run_dir"] / "store.sqlite", readonly=True) as store:
+        readnoise = store.job("reffile-readnoise-NRCA1-SUB64P-RAPID-001")
+        combine = store.job("combine-readnoise-NRCA1-SUB64P-RAPID")
+    assert PLUGINS_MISSING not in readnoise.error
+    assert readnoise.state == "done", readnoise.error
+    assert combine.state == "done", combine.error
+    assert all(Path(p).is_file() for p in readnoise.outputs + combine.outputs)
+    records = {r.id: r for r in one_go["first"]["records"]}
+    first = records[readnoise.id]
+    assert first.depends_on and set(first.depends_on) <= {j.id for j in one_go["jobs"]}
+    assert first.started >= max(records[i].ended for i in first.depends_on)
+
+
+def test_a_resumed_run_redoes_nothing_that_finished(one_go):
+    before, again = one_go["first"], one_go["again"]
+    now = attempts(one_go["run_dir"])
+    bad = corrupt_job(one_go["jobs"]).id
+    for job_id, count in before["attempts"].items():
+        if job_id.startswith("cal-") and job_id != bad:
+            assert now[job_id] == count == 1, job_id  # no second pipeline execution
+    mtimes = {n: p.stat().st_mtime_ns for n, p in products(one_go["root"]).items()}
+    assert mtimes == before["mtimes"]  # no product rewritten
+    assert now[bad] == 4  # the failed job is tried again (2 attempts per run)
+    with JobStore(one_go["run_dir"] / "store.sqlite", readonly=True) as store:
+        workers = [a["worker"] for a in store.attempts(bad)][2:]
+    assert len(set(workers)) == 2, workers  # recycled after each job (max_memory)
+    # the second plan starts from the products of the first run: only the failed job is left
+    assert [j.id for j in one_go["replanned"]] == [bad]
+    assert again.counts["done"] >= 4 and again.counts["running"] == 0
+
+
+def test_status_reports_states_and_failure_logs(one_go, capsys):
+    from refsmith.cli import main
+
+    report = status(one_go["run_dir"])
+    assert report["counts"]["failed"] >= 1 and report["counts"]["running"] == 0
+    failure = report["failures"][0]
+    assert failure["log_tail"] and "ReaderError" in " ".join(failure["log_tail"])
+    assert main(["status", str(one_go["run_dir"]), "--format", "json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["counts"] == report["counts"]
+    assert {j["state"] for j in printed["jobs"]} >= {"done", "failed", "blocked"}
+
+
+def test_kill_9_midway_then_resume_equals_one_go(one_go, tmp_path):
+    config_path = make_dataset(tmp_path, 4)
+    run_dir = tmp_path / "out" / "refsmith"
+    process = start_run(config_path, "--workers", "1")
+    try:
+        wait_for(lambda: state_counts(run_dir).get("done", 0) >= 1, 120,
+                 "the first job to finish", process)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        stop(process)
+    with JobStore(run_dir / "store.sqlite", readonly=True) as store:
+        killed = {r.id: r for r in store.jobs()}
+    done_before = {i for i, r in killed.items() if r.state == "done"}
+    assert 1 <= len(done_before) < 4
+    workers = {int(r.worker.rsplit(":", 1)[1]) for r in killed.values() if r.worker}
+
+    def gone() -> bool:  # the orphaned workers exit by themselves
+        return all(not Path(f"/proc/{pid}").exists() for pid in workers)
+
+    wait_for(gone, 30, "the killed run's workers to exit")
+
+    summary = run(load_config(config_path), options=RunOptions(progress="none"))
+    after = attempts(run_dir)
+    for job_id in done_before:
+        assert after[job_id] == 1  # not redone
+    jobs = plan_jobs(run_dir)  # the resumed plan: only what was left
+    assert jobs and all(outputs_valid(j) for j in jobs)
+    with JobStore(run_dir / "store.sqlite", readonly=True) as store:
+        cal = [r for r in store.jobs() if r.kind == "calibration" and r.state == "done"]
+    assert len(cal) == 4
+    assert summary.counts["running"] == 0
+    reference = products(one_go["root"])
+    resumed = products(tmp_path)
+    rates = [n for n in resumed if "_linearity_" in n]
+    assert len(rates) == 4
+    for name in rates:
+        for extension in ("SCI", "PIXELDQ", "GROUPDQ"):
+            np.testing.assert_array_equal(fits.getdata(resumed[name], extension),
+                                          fits.getdata(reference[name], extension))
+
+
+def test_ctrl_c_stops_cleanly_and_a_second_run_is_refused(tmp_path):
+    config_path = make_dataset(tmp_path, 3)
+    run_dir = tmp_path / "out" / "refsmith"
+    process = start_run(config_path, "--workers", "1")
+    try:
+        wait_for(lambda: state_counts(run_dir).get("running", 0) >= 1, 120,
+                 "a job to start", process)
+        with pytest.raises(RunLockedError, match=f"pid {process.pid} "):
+            run(load_config(config_path), options=RunOptions(progress="none"))
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        stop(process)
+    assert process.returncode == 130, stderr
+    counts = state_counts(run_dir)
+    assert counts["running"] == 0
+    assert counts["pending"] >= 1
+    assert not [p for p in (tmp_path / "out" / "calibrated").rglob("*.fits")
+                if not outputs_valid_path(p)]
+
+
+def outputs_valid_path(path: Path) -> bool:
+    """A product with a final name is complete (the pipeline renames only when done)."""
+    with fits.open(path) as hdus:
+        return "SCI" in hdus and os.path.getsize(path) > 0
