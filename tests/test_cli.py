@@ -142,3 +142,24 @@ def test_explain_shows_start_file_and_rejected_products(project, capsys):
     plan = json.loads(capsys.readouterr().out)
     started = {j["exposure"] for j in plan["calibration_jobs"]}
     assert str(project / "raw" / f"{base}_uncal.fits") not in started
+
+
+def test_plan_warns_about_an_unknown_plugin_but_still_plans(project, capsys):
+    config = project / "refsmith.yaml"
+    config.write_text(CONFIG.replace("{imtypes: D+, steps: dq_init-}",
+                                     "{imtypes: D+, steps: dq_init-, plugin: badpix_from_flats}"))
+    assert main(["plan", str(config), "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert "plug-in 'badpix_from_flats' is not installed" in captured.err
+    plan = json.loads(captured.out)
+    assert any("badpix_from_flats" in w for w in plan["warnings"])
+    assert [g for g in plan["groups"] if g["recipe"] == "superbias"]
+
+
+def test_run_params_are_parsed_as_yaml_and_bad_ones_rejected(capsys):
+    from refsmith.cli import parse_params
+
+    assert parse_params(["readnoise.sigma_clip=4", "author=Me", "flag=true"]) == {
+        "readnoise.sigma_clip": 4, "author": "Me", "flag": True}
+    assert main(["run", "nonexistent.yaml", "--param", "novalue"]) == 2
+    assert "expected RECIPE.KEY=VALUE" in capsys.readouterr().err

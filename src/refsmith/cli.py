@@ -132,6 +132,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         plan = build_plan(config, args.inputs, run_dir=args.run_dir,
                           use_cache=not args.no_cache, progress=update)
     write_run_dir(plan)
+    for warning in plan.warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning)}")
     if args.format == "json":
         print_json(plan_to_dict(plan))
         return EXIT_OK
@@ -202,6 +204,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from refsmith.run import RunOptions, run
 
+    params = parse_params(args.param)
     config = load(args.config)
     options = RunOptions(
         run_dir=args.run_dir, executor=args.executor, workers=args.workers,
@@ -209,6 +212,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         force_redo=args.force_redo, dry_run=args.dry_run,
         offline=True if args.offline else None, scheduler=args.scheduler,
         use_cache=not args.no_cache, progress=args.progress,
+        params=params, report=not args.no_report,
     )
     summary = run(config, args.inputs, options, stream=sys.stderr)
     if args.format == "json":
@@ -233,8 +237,57 @@ def cmd_run(args: argparse.Namespace) -> int:
                   f"{escape(summary.blocked[0]['id'])}: {escape(summary.blocked[0]['reason'])}")
     if summary.stopped_early:
         out.print(f"stopped after --max-jobs {args.max_jobs}: run again to continue")
+    if summary.report:
+        out.print(f"report: {summary.report}", markup=False)
+    elif summary.report_error:
+        err.print(f"[yellow]no report:[/] {escape(summary.report_error)}")
     out.print(f"details: refsmith status {summary.run_dir}", markup=False)
     return summary.exit_code
+
+
+def parse_params(items: Sequence[str]) -> dict[str, Any]:
+    """``recipe.key=value`` strings -> mapping; values are read as YAML (``3``, ``true``)."""
+    import yaml
+
+    params: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise RefsmithError(f"--param {item!r}: expected RECIPE.KEY=VALUE (or KEY=VALUE)")
+        try:
+            params[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            raise RefsmithError(f"--param {item!r}: value is not valid YAML ({error})") from None
+    return params
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from refsmith.report import build_report
+
+    path = build_report(Path(args.run_dir))
+    out.print(f"report: {path}", markup=False)
+    return EXIT_OK
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from refsmith.plugins import describe_plugins
+
+    plugins = describe_plugins()
+    if args.format == "json":
+        print_json(plugins)
+        return EXIT_OK
+    for plugin in plugins:
+        out.print(f"[bold]{escape(plugin['name'])}[/] ({escape(plugin['source'])}): reftype "
+                  f"{plugin['reftype']}, imtypes {plugin['imtypes']}, "
+                  f"steps {', '.join(plugin['steps']) or 'raw'}")
+        if plugin.get("description"):
+            out.print(f"  {plugin['description']}", markup=False)
+        table = Table("parameter", "type", "default", "meaning", box=None, pad_edge=False)
+        for param in plugin["parameters"]:
+            table.add_row(param["name"], str(param["type"]), repr(param["default"]),
+                          param.get("description") or "")
+        out.print(table)
+    return EXIT_OK
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -273,6 +326,8 @@ EXAMPLES = {
     "demo": "refsmith demo refsmith_demo",
     "run": "refsmith run refsmith.yaml raw/ --workers 4 --offline",
     "status": "refsmith status refsmith_out/refsmith --format json",
+    "report": "refsmith report refsmith_out/refsmith",
+    "plugins": "refsmith plugins --format json",
 }
 
 
@@ -337,11 +392,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="progress display (auto: a bar on a terminal, lines otherwise)")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--no-cache", action="store_true", help="do not use the header cache")
+    p.add_argument("--param", action="append", default=[], metavar="RECIPE.KEY=VALUE",
+                   help="plug-in parameter, wins over the config (repeatable; YAML value)")
+    p.add_argument("--no-report", action="store_true", help="do not write report.html")
 
     p = add("status", cmd_status, "jobs of a run directory by state, failures with their logs")
     p.add_argument("run_dir", help="the run directory")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--tail", type=int, default=15, help="log lines shown per failure")
+
+    p = add("report", cmd_report, "write report.html for a run directory")
+    p.add_argument("run_dir", help="the run directory")
+
+    p = add("plugins", cmd_plugins, "list installed reference-file plug-ins and their parameters")
+    p.add_argument("--format", choices=("text", "json"), default="text")
 
     p = add("demo", cmd_demo, "write a synthetic data set and run every available stage on it")
     p.add_argument("directory", nargs="?", default="refsmith_demo")

@@ -41,6 +41,7 @@ class Plan:
     calibration: CalibrationPlan
     group_by: tuple[str, ...]
     notices: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
@@ -159,7 +160,7 @@ def build_plan(
         planning_options = PlanningOptions(
             store_dir=root / "calibrated",
             search_dirs=tuple(config.resolve(d) for d in config.pipeline.search_dirs),
-            references={k: v for k, v in config.pipeline.references.items()},
+            references=resolved_references(config),
             catalog_options=options,
             output_dir=target,
         )
@@ -171,7 +172,35 @@ def build_plan(
             calibration=calibration,
             group_by=tuple(config.group_by),
             notices=tuple(config.notices),
+            warnings=tuple(plugin_warnings(config)),
         )
+
+
+def resolved_references(config: Config) -> dict[str, str]:
+    """``pipeline.references`` with file paths and globs made absolute (config-relative)."""
+    keywords = ("crds", "self", "n/a")
+    return {reftype: value if value.strip().lower() in keywords else str(config.resolve(value))
+            for reftype, value in config.pipeline.references.items()}
+
+
+def plugin_warnings(config: Config) -> list[str]:
+    """Recipes whose plug-in is not installed: planning goes on, their jobs will fail.
+
+    ``package.module:Class`` names are not imported here (that is the run's business).
+    """
+    from refsmith.plugins.registry import installed_plugins
+
+    installed = installed_plugins()
+    warnings = []
+    for name, recipe in config.recipes.items():
+        plugin = recipe.plugin or name
+        if ":" not in plugin and plugin not in installed:
+            warnings.append(
+                f"recipe {name!r}: plug-in {plugin!r} is not installed (installed: "
+                f"{', '.join(sorted(installed)) or 'none'}); its groups are planned, but its "
+                "reference-file jobs will fail at run time"
+            )
+    return warnings
 
 
 # ---------------------------------------------------------------- serialisation
@@ -222,6 +251,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "config": plan.config_source,
         "run_dir": str(plan.run_dir),
         "notices": list(plan.notices),
+        "warnings": list(plan.warnings),
         "inputs": {
             "files": len(discovery.paths),
             "missing": list(discovery.missing),

@@ -87,6 +87,10 @@ class RunOptions:
         ``auto`` (bar on a terminal, lines otherwise), ``bar``, ``lines`` or ``none``.
     progress_interval : float
         Seconds between plain progress lines.
+    params : mapping
+        Plug-in parameters from ``--param recipe.key=value`` (they win over the config).
+    report : bool
+        Write ``report.html`` into the run directory at the end.
     """
 
     run_dir: str | None = None
@@ -102,6 +106,8 @@ class RunOptions:
     use_cache: bool = True
     progress: str = "auto"
     progress_interval: float = 10.0
+    params: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    report: bool = True
 
 
 @dataclass
@@ -120,6 +126,8 @@ class RunSummary:
     stopped_early: bool = False
     seconds: float = 0.0
     jobs: int = 0
+    report: str = ""
+    report_error: str = ""
 
     @property
     def exit_code(self) -> int:
@@ -133,7 +141,8 @@ class RunSummary:
             "lost_workers": self.lost_workers, "failures": self.failures,
             "blocked": self.blocked, "superseded": self.superseded, "dry_run": self.dry_run,
             "stopped_early": self.stopped_early, "seconds": round(self.seconds, 3),
-            "exit_code": self.exit_code,
+            "exit_code": self.exit_code, "report": self.report,
+            "report_error": self.report_error,
         }
 
 
@@ -549,6 +558,7 @@ def run(config: Any, inputs: Sequence[str] = (), options: RunOptions | None = No
     settings = WorkerSettings(
         offline=offline, crds_path=str(root / "crds") if offline else "",
         crds_timeout=float(config.pipeline.crds_timeout),
+        param_overrides=dict(options.params),
     )
 
     lock = RunLock(run_dir)
@@ -611,7 +621,15 @@ def run(config: Any, inputs: Sequence[str] = (), options: RunOptions | None = No
                                              "log": record.log_path})
                 elif record.state == "blocked":
                     summary.blocked.append({"id": record.id, "reason": record.error})
+            summary.seconds = time.perf_counter() - started
             store.set_meta("last_run", summary.to_dict() | {"ended": time.time()})
+    if options.report:
+        from refsmith.report import build_report
+
+        try:
+            summary.report = str(build_report(run_dir))
+        except RefsmithError as error:  # the run's results stand; say why there is no report
+            summary.report_error = str(error)
     summary.seconds = time.perf_counter() - started
     return summary
 

@@ -14,7 +14,7 @@ import threading
 import time
 import traceback
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +37,16 @@ class WorkerSettings:
         Bound, in seconds, on each CRDS request when CRDS is used.
     freeze_gc : bool
         ``gc.freeze()`` after importing the pipeline (several times faster on small files).
+    param_overrides : mapping
+        ``recipe.key`` (or ``key``) -> value from ``--param``: the last word on a plug-in's
+        parameters, after its defaults and the config's ``params``.
     """
 
     offline: bool = False
     crds_path: str = ""
     crds_timeout: float = 30.0
     freeze_gc: bool = True
+    param_overrides: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -123,7 +127,8 @@ def run_task(task: Mapping[str, Any]) -> dict[str, Any]:
             if error:
                 result: dict[str, Any] = {"ok": False, "outputs": [], "error": error}
             else:
-                result = _dispatch(str(task["kind"]), task["job"], log_path)
+                result = _dispatch(str(task["kind"]), task["job"], log_path,
+                                   settings.param_overrides)
         except (Exception, SystemExit) as exc:
             result = {"ok": False, "outputs": [],
                       "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
@@ -134,11 +139,12 @@ def run_task(task: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _dispatch(kind: str, job: Mapping[str, Any], log_path: str) -> dict[str, Any]:
+def _dispatch(kind: str, job: Mapping[str, Any], log_path: str,
+              param_overrides: Mapping[str, Any]) -> dict[str, Any]:
     if kind == "calibration":
         return _calibration(job, log_path)
     if kind in ("reffile", "combine"):
-        return _plugin(kind, job, log_path)
+        return _plugin(kind, job, log_path, param_overrides)
     return {"ok": False, "outputs": [], "error": f"unknown job kind {kind!r}"}
 
 
@@ -161,7 +167,8 @@ def _calibration(data: Mapping[str, Any], log_path: str) -> dict[str, Any]:
     return _result_dict(result)
 
 
-def _plugin(kind: str, data: Mapping[str, Any], log_path: str) -> dict[str, Any]:
+def _plugin(kind: str, data: Mapping[str, Any], log_path: str,
+            param_overrides: Mapping[str, Any]) -> dict[str, Any]:
     name = "run_reffile_job" if kind == "reffile" else "run_combine_job"
     try:
         import refsmith.plugins as plugins
@@ -174,7 +181,7 @@ def _plugin(kind: str, data: Mapping[str, Any], log_path: str) -> dict[str, Any]
     from refsmith.jobs import CombineJob, ReffileJob
 
     job = ReffileJob.from_dict(data) if kind == "reffile" else CombineJob.from_dict(data)
-    return _result_dict(function(job, log_path))
+    return _result_dict(function(job, log_path, param_overrides=dict(param_overrides)))
 
 
 def _result_dict(result: Any) -> dict[str, Any]:
