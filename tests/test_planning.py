@@ -286,6 +286,9 @@ def test_argv_and_reference_overrides(tmp_path) -> None:
     assert "--output_file=jw_a" in argv
     assert "--steps.gain_scale.skip=True" in argv
     assert "--steps.persistence.skip=True" in argv
+    # MIRI-only steps exist in every Detector1Pipeline: skipped so strun asks CRDS nothing
+    for miri_step in ("emicorr", "firstframe", "lastframe", "reset", "rscd"):
+        assert f"--steps.{miri_step}.skip=True" in argv
     assert "--steps.charge_migration.skip=False" in argv
     assert not any(a.startswith("--steps.dq_init.skip") for a in argv)
     assert f"--steps.jump.override_gain={gain}" in argv

@@ -191,7 +191,10 @@ def _job_templates(instrument: str, start: frozenset[str], targets: frozenset,
         products = sorted({*states, *(s for s in saves if on_chain(s))},
                           key=lambda s: (len(s), sorted(s)))
         outputs = []
-        flags = [f"--steps.{x}.skip=True" for x in order if x not in chain]
+        # strun: skip every step not run, the other instrument branch's too (the pipeline
+        # has them all and would ask CRDS for their references)
+        every_step = (*order, *(x for x in pipeline_steps.STEP_KEYWORDS if x not in order))
+        flags = [f"--steps.{x}.skip=True" for x in every_step if x not in chain]
         flags += [f"--steps.{x}.skip=False" for x in chain
                   if x in pipeline_steps.SKIPPED_BY_DEFAULT]
         for state in products:
