@@ -1,0 +1,67 @@
+"""`refsmith run` modes: --dry-run, products reused by another run directory, --force-redo.
+
+Real calwebb_detector1 off-line on two tiny synthetic darks (see test_run.py's data set).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from refsmith.config import load_config
+from refsmith.run import RunOptions, run
+from refsmith.store import JobStore
+from test_run import make_dataset, plan_jobs, products
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("modes")
+    config = load_config(make_dataset(root, 2))
+    summary = run(config, options=RunOptions(progress="none", report=False))
+    assert summary.exit_code == 0, summary.to_dict()
+    return {"root": root, "config": config, "summary": summary,
+            "mtimes": {n: p.stat().st_mtime_ns for n, p in products(root).items()}}
+
+
+def test_dry_run_plans_and_executes_nothing(tmp_path):
+    config = load_config(make_dataset(tmp_path, 2))
+    summary = run(config, options=RunOptions(progress="none", dry_run=True))
+    assert summary.dry_run and summary.exit_code == 0 and summary.executed == 0
+    assert (summary.run_dir / "plan.json").is_file()
+    assert len(plan_jobs(summary.run_dir)) == 2  # one merged job per exposure
+    assert not products(tmp_path)  # nothing calibrated
+    assert not (summary.run_dir / "store.sqlite").exists()
+
+
+def test_another_run_directory_reuses_the_calibrated_products(first_run):
+    root, config = first_run["root"], first_run["config"]
+    before = {n: p.stat().st_mtime_ns for n, p in products(root).items()}
+    summary = run(config, options=RunOptions(progress="none", report=False,
+                                             run_dir=str(root / "out" / "second")))
+    assert summary.exit_code == 0, summary.to_dict()
+    # the calibration is already done: nothing of it is planned or executed again
+    assert plan_jobs(summary.run_dir) == []
+    with JobStore(summary.run_dir / "store.sqlite", readonly=True) as store:
+        records = store.jobs()
+    cached = [r for r in records if r.state == "cached"]
+    assert cached and all(Path(p).is_file() for r in cached for p in r.outputs)
+    executed = [r for r in records if r.state == "done"]
+    assert executed and all(not r.id.startswith("cal-") for r in executed)
+    unchanged = {n: p.stat().st_mtime_ns for n, p in products(root).items()}
+    assert unchanged == before
+
+
+def test_force_redo_calibration_remakes_the_products(first_run):
+    root, config = first_run["root"], first_run["config"]
+    summary = run(config, options=RunOptions(progress="none", report=False,
+                                             force_redo="calibration"))
+    assert summary.exit_code == 0, summary.to_dict()
+    assert summary.executed >= 2  # both exposures calibrated again
+    assert summary.superseded  # the earlier products were set aside, not deleted
+    remade = {n: p.stat().st_mtime_ns for n, p in products(root).items()}
+    assert set(remade) == set(first_run["mtimes"])
+    assert all(remade[n] > first_run["mtimes"][n] for n in remade)
