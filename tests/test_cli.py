@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -73,6 +74,9 @@ def test_plan_writes_run_directory_and_prints_summary(project, capsys):
                     "jw00001003001_01101_00001_nrca1_uncal.fits"}
     superbias = [g for g in plan["groups"] if g["recipe"] == "superbias"]
     assert len(superbias) == 1 and len(superbias[0]["members"]) == 4
+    digest = hashlib.sha256((project / "refsmith.yaml").read_bytes()).hexdigest()[:16]
+    for job in plan["reffile_jobs"] + plan["combine_jobs"]:
+        assert job["config"] == f"{project / 'refsmith.yaml'} sha256:{digest}"
 
 
 def test_plan_json_format_is_the_plan(project, capsys):

@@ -48,7 +48,8 @@ def reffile_job(root: Path, darks, plugin: str = EXAMPLE, recipe: str = "bias",
         id=f"reffile-{recipe}-g1", recipe=recipe, reftype=reftype, group=f"{recipe}-g1",
         plugin=plugin,
         inputs=tuple(ReffileInput(f"D{i + 1}", str(p), str(p)) for i, p in enumerate(darks)),
-        output=str(root / "run" / "reffiles" / recipe / "g1.fits"), params=params or {})
+        output=str(root / "run" / "reffiles" / recipe / "g1.fits"), params=params or {},
+        config="/cfg/refsmith.yaml sha256:0123456789abcdef")
 
 
 def run_job(tmp_path, darks, **kwargs):
@@ -147,6 +148,7 @@ def test_example_plugin_end_to_end_with_precedence(tmp_path, darks):
         assert f"raw={path}" in history
     assert "example_plugin:MedianBias" in history and '"offset": 5.0' in history
     assert "jwst=" in history and "stdatamodels=" in history
+    assert "config /cfg/refsmith.yaml sha256:0123456789abcdef" in history
     assert not [p for p in Path(job.output).parent.iterdir() if p.name.startswith(".")]
 
 

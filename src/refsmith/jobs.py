@@ -137,6 +137,7 @@ class ReffileJob:
     output: str
     depends_on: tuple[str, ...] = ()
     params: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    config: str = ""  # the config file and its digest, for provenance
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -149,6 +150,7 @@ class ReffileJob:
             "output": self.output,
             "depends_on": list(self.depends_on),
             "params": dict(self.params),
+            "config": self.config,
         }
 
     @classmethod
@@ -158,7 +160,7 @@ class ReffileJob:
             group=data["group"], plugin=data["plugin"],
             inputs=tuple(ReffileInput.from_dict(i) for i in data["inputs"]),
             output=data["output"], depends_on=tuple(data.get("depends_on", ())),
-            params=dict(data.get("params", {})),
+            params=dict(data.get("params", {})), config=data.get("config", ""),
         )
 
 
@@ -175,6 +177,7 @@ class CombineJob:
     output: str
     depends_on: tuple[str, ...] = ()
     params: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    config: str = ""  # the config file and its digest, for provenance
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -187,6 +190,7 @@ class CombineJob:
             "output": self.output,
             "depends_on": list(self.depends_on),
             "params": dict(self.params),
+            "config": self.config,
         }
 
     @classmethod
@@ -196,7 +200,7 @@ class CombineJob:
             plugin=data["plugin"], partition=tuple(data["partition"].items()),
             inputs=tuple(data["inputs"]), output=data["output"],
             depends_on=tuple(data.get("depends_on", ())),
-            params=dict(data.get("params", {})),
+            params=dict(data.get("params", {})), config=data.get("config", ""),
         )
 
 

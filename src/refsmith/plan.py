@@ -7,6 +7,7 @@ files on disk, and :func:`write_run_dir` serialises its result (``plan.json``,
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -163,6 +164,7 @@ def build_plan(
             references=resolved_references(config),
             catalog_options=options,
             output_dir=target,
+            config_digest=config_digest(config),
         )
         calibration = plan_calibration(catalog.exposures, recipe_specs(config), planning_options)
         return Plan(
@@ -174,6 +176,16 @@ def build_plan(
             notices=tuple(config.notices),
             warnings=tuple(plugin_warnings(config)),
         )
+
+
+def config_digest(config: Config) -> str:
+    """``<config file> sha256:<first 16 hex digits>`` of its bytes ('' when not a file)."""
+    path = Path(config.source)
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return ""
+    return f"{path.resolve()} sha256:{hashlib.sha256(data).hexdigest()[:16]}"
 
 
 def resolved_references(config: Config) -> dict[str, str]:

@@ -81,6 +81,7 @@ class PlanningOptions:
     catalog_options: CatalogOptions | None = None
     output_dir: Path | None = None
     read_headers: HeaderReader | None = field(default=None, compare=False)
+    config_digest: str = ""  # recorded in reference-file jobs (provenance)
 
 
 @dataclass(frozen=True)
@@ -528,6 +529,7 @@ def plan_calibration(exposures: Sequence[Exposure], recipes: Sequence[RecipeSpec
             output=os.path.join(out_root, "reffiles", group.recipe,
                                 f"{safe_label(group.id)}.fits"),
             depends_on=tuple(sorted(depends)), params=dict(recipe.params),
+            config=options.config_digest,
         ))
     reffile_by_group = {j.group: j for j in reffile_jobs}
     combine_jobs = [
@@ -537,7 +539,7 @@ def plan_calibration(exposures: Sequence[Exposure], recipes: Sequence[RecipeSpec
             inputs=tuple(reffile_by_group[g.id].output for g in members),
             output=combine_output(spec.name, partition),
             depends_on=tuple(sorted(reffile_by_group[g.id].id for g in members)),
-            params=dict(spec.params),
+            params=dict(spec.params), config=options.config_digest,
         )
         for job_id, (spec, partition, members) in sorted(combine_specs.items())
     ]

@@ -193,6 +193,7 @@ def _finalize(written: Path, final: Path, plugin: type, params: Any, job: Any,
             f"({plugin.__module__}:{plugin.__qualname__}), reftype {plugin.reftype}",
             *history,
             f"{PROVENANCE_PREFIX} params sha1:{params_digest(dumped)} {json.dumps(dumped)}",
+            *([f"{PROVENANCE_PREFIX} config {job.config}"] if job.config else []),
             f"{PROVENANCE_PREFIX} software {versions}",
         ])
         model.meta.filename = Path(job.output).name
