@@ -117,13 +117,36 @@ def test_explain_gives_group_or_reason(project, capsys):
     assert main(["explain", config, "nonexistent_uncal.fits"]) == 2
 
 
-def test_demo_runs_available_stages_twice(tmp_path, capsys):
-    assert main(["demo", str(tmp_path / "demo")]) == 0
+@pytest.mark.slow
+def test_demo_runs_the_whole_chain_then_reuses_everything(tmp_path, capsys):
+    from stdatamodels.jwst import datamodels
+
+    demo = tmp_path / "demo"
+    assert main(["demo", str(demo)]) == 0
     first = capsys.readouterr().out
-    assert "unusable" in first and "plan" in first and "not implemented" in first
-    assert (tmp_path / "demo" / "out" / "refsmith" / "plan.json").is_file()
-    assert main(["demo", str(tmp_path / "demo")]) == 0
-    assert "reusing the demo data set" in capsys.readouterr().out
+    run_dir = demo / "out" / "refsmith"
+    assert "unusable: jw01234999001_01101_00001_nrca1_uncal.fits: truncated" in first
+    plan = json.loads((run_dir / "plan.json").read_text())
+    # the partly processed exposure starts from its real dq_init product
+    product = demo / "products" / "jw01234001005_01101_00001_nrca1_dq_init.fits"
+    assert [j["start_file"] for j in plan["calibration_jobs"]
+            if j["exposure"].endswith("jw01234001005_01101_00001_nrca1_uncal.fits")] == [
+        str(product)]
+    finals = sorted((run_dir / "final").rglob("*.fits"))
+    assert len(finals) == 10  # 5 recipes x 2 detectors
+    assert not (run_dir / "rejected").exists()
+    for path in finals:
+        with datamodels.open(path) as model:
+            assert model.meta.reftype.lower() == {"bad_pixel_mask": "mask"}.get(
+                path.parent.name, path.parent.name)
+            assert model.meta.instrument.detector in ("NRCA1", "NRCB1")
+    assert (run_dir / "report.html").is_file()
+    mtimes = {path: path.stat().st_mtime_ns for path in finals}
+
+    assert main(["demo", str(demo)]) == 0
+    second = capsys.readouterr().out
+    assert "reusing the demo data set" in second and "0 executed now" in second
+    assert {path: path.stat().st_mtime_ns for path in finals} == mtimes
 
 
 def test_explain_shows_start_file_and_rejected_products(project, capsys):

@@ -30,11 +30,10 @@ EVIL = "<script>alert('x')</script> & \"quoted\""
 def make_plan_only_run(directory: Path) -> Path:
     """Write the demo data set and config, plan it (nothing executed); return the run dir."""
     from refsmith.config import load_config
-    from refsmith.demo import DEMO_CONFIG, write_dataset
+    from refsmith.demo import write_dataset
     from refsmith.plan import build_plan, write_run_dir
 
-    write_dataset(directory)
-    (directory / "refsmith.yaml").write_text(DEMO_CONFIG)
+    write_dataset(directory)  # raw files, reference files and refsmith.yaml
     paths = write_run_dir(build_plan(load_config(directory / "refsmith.yaml")))
     return Path(paths["plan.json"]).parent
 
