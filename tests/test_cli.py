@@ -190,3 +190,19 @@ def test_run_params_are_parsed_as_yaml_and_bad_ones_rejected(capsys):
         "readnoise.sigma_clip": 4, "author": "Me", "flag": True}
     assert main(["run", "nonexistent.yaml", "--param", "novalue"]) == 2
     assert "expected RECIPE.KEY=VALUE" in capsys.readouterr().err
+
+
+def test_inputs_that_match_nothing_are_an_error(project, capsys):
+    assert main(["scan", str(project / "no_such_dir"), "--no-cache"]) == 2
+    err = capsys.readouterr().err
+    assert "no_such_dir: no such file, or nothing matched" in err
+    assert "no input files found" in err
+    config = project / "empty.yaml"
+    config.write_text(CONFIG.replace("paths: [raw]", "paths: [nothing_here]"))
+    assert main(["plan", str(config)]) == 2
+    assert "no input files found" in capsys.readouterr().err
+
+
+def test_bad_max_memory_is_an_error_before_anything_runs(project, capsys):
+    assert main(["run", str(project / "refsmith.yaml"), "--max-memory", "lots"]) == 2
+    assert "max_memory must look like '4GiB'" in capsys.readouterr().err

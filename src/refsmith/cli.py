@@ -91,6 +91,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
                        progress=update)
     for missing in catalog.discovery.missing:
         err.print(f"[yellow]warning:[/] {escape(missing)}: no such file, or nothing matched")
+    if not catalog.discovery.paths:
+        raise RefsmithError("no input files found (see the warnings above; directories and "
+                            "globs keep only names matching inputs.pattern)")
     if args.format == "json":
         print_json({"exposures": catalog.to_records(), "summary": catalog.summary_line()})
     elif args.format == "ecsv":
@@ -131,6 +134,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     with progress_bar("reading headers") as update:
         plan = build_plan(config, args.inputs, run_dir=args.run_dir,
                           use_cache=not args.no_cache, progress=update)
+    if not plan.catalog.discovery.paths:
+        raise RefsmithError(
+            "no input files found: check inputs.paths in the config and the inputs given on "
+            "the command line (directories and globs keep only names matching inputs.pattern)"
+        )
     write_run_dir(plan)
     for warning in plan.warnings:
         err.print(f"[yellow]warning:[/] {escape(warning)}")

@@ -547,6 +547,7 @@ def run(config: Any, inputs: Sequence[str] = (), options: RunOptions | None = No
         raise ConfigError("--max-jobs must be >= 1")
     if options.workers is not None and options.workers < 1:
         raise ConfigError("--workers must be >= 1")
+    parse_memory(options.max_memory)  # a bad --max-memory is an error even with nothing to run
     retries = config.execution.retries if options.retries is None else options.retries
     if retries < 0:
         raise ConfigError("--retries must be >= 0")
