@@ -21,7 +21,7 @@ from astropy.table import MaskedColumn, Table
 
 from refsmith.catalog import CatalogOptions, scan
 from refsmith.config import load_config
-from refsmith.demo import DEMO_CONFIG, write_dataset
+from refsmith.demo import write_dataset
 from refsmith.ecsv import ecsv_text
 from refsmith.grouping import GroupingRule, _screen, _values_of
 from refsmith.model import Exposure
@@ -100,8 +100,7 @@ def test_catalog_columns_give_the_astropy_table(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def demo_plan(tmp_path_factory):
     directory = tmp_path_factory.mktemp("demo")
-    write_dataset(directory)
-    (directory / "refsmith.yaml").write_text(DEMO_CONFIG)
+    write_dataset(directory)  # raw files, reference files and refsmith.yaml
     return build_plan(load_config(directory / "refsmith.yaml"))
 
 
