@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import re
-from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -23,84 +22,31 @@ from types import MappingProxyType
 from typing import Any
 
 from refsmith.errors import ConfigError
+
+# DEFAULT_LETTERS and parse_imtypes are part of this module's API (re-exported)
+from refsmith.grouping_shapes import (
+    DEFAULT_LETTERS,
+    _all_of,
+    _canonical,
+    _canonical_limits,
+    _counted,
+    _Formed,
+    _limit,
+    _Part,
+    _Partition,
+    _parts,
+    _Reasons,
+    _time_order,
+    parse_imtypes,
+)
 from refsmith.model import STANDARD_KEYWORDS, Exposure, Group, Leftover, Member
 
-DEFAULT_LETTERS: dict[str, str] = {"D": "dark", "F": "flat"}
 DEFAULT_GROUP_BY: tuple[str, ...] = ("DETECTOR", "SUBARRAY", "READPATT")
 
-_TOKEN = re.compile(r"([A-Z])(\+|)")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.+]+")
 
-
-def parse_imtypes(text: str, letters: Mapping[str, str] = DEFAULT_LETTERS) -> dict[str, int | None]:
-    """Parse an ``imtypes`` string into image type -> count (None = all, from ``X+``).
-
-    Grammar: for each letter, either a run of that letter (``DD`` = 2 darks) or the
-    letter followed by ``+`` (all exposures of that type); letters may come in any order
-    but each letter only once as a run (``DDFF`` = ``FFDD``, ``DF+`` = ``D+F+``).
-    A trailing ``+`` after several letters applies to each of them (``DF+``).
-
-    Parameters
-    ----------
-    text : str
-        The imtypes string from a recipe, e.g. ``'DD'``, ``'D+'``, ``'DDFF'``, ``'DF+'``.
-    letters : mapping
-        Letter -> image type name for the types the classification defines.
-
-    Returns
-    -------
-    dict
-        Image type name -> number of exposures (int >= 1) or None for "all".
-
-    Raises
-    ------
-    ConfigError
-        On anything else, with a message naming the offending part.
-    """
-    raw = str(text).strip()
-    if not raw:
-        raise ConfigError("imtypes is empty; expected e.g. 'DD', 'D+', 'DDFF' or 'DF+'")
-    known = ", ".join(f"{k}={v}" for k, v in sorted(letters.items()))
-    # 'DF+' (several distinct letters then one '+') means every listed type, all of each.
-    if re.fullmatch(r"[A-Z]{2,}\+", raw) and len(set(raw[:-1])) == len(raw) - 1:
-        raw = "".join(f"{c}+" for c in raw[:-1])
-    result: dict[str, int | None] = {}
-    position = 0
-    while position < len(raw):
-        match = _TOKEN.match(raw, position)
-        if not match:
-            raise ConfigError(
-                f"imtypes {text!r}: unexpected {raw[position:]!r}; use letters ({known}), "
-                "each repeated once per exposure or followed by '+'"
-            )
-        letter, plus = match.groups()
-        if letter not in letters:
-            raise ConfigError(f"imtypes {text!r}: unknown letter {letter!r}; known: {known}")
-        name = letters[letter]
-        end = match.end()
-        count = 1
-        if not plus:
-            while end < len(raw) and raw[end] == letter:
-                count += 1
-                end += 1
-            if end < len(raw) and raw[end] == "+":
-                raise ConfigError(
-                    f"imtypes {text!r}: '{letter * count}+' mixes a count and '+'; "
-                    f"write '{letter * count}' or '{letter}+'"
-                )
-        if name in result:
-            raise ConfigError(
-                f"imtypes {text!r}: letter {letter!r} appears in two places; write all "
-                f"{name}s together (e.g. 'DDFF', not 'DFDF')"
-            )
-        result[name] = None if plus else count
-        position = end
-    if len({count is None for count in result.values()}) > 1:
-        raise ConfigError(
-            f"imtypes {text!r} mixes counted types and '+' types; use counts for every type "
-            "('DDFF') or '+' for every type ('DF+')"
-        )
-    return result
+__all__ = ["DEFAULT_GROUP_BY", "DEFAULT_LETTERS", "GroupingResult", "GroupingRule",
+           "build_groups", "parse_imtypes"]
 
 
 # --------------------------------------------------------------------------- the rule
@@ -197,101 +143,6 @@ class GroupingResult:
     leftovers: tuple[Leftover, ...]
 
 
-# --------------------------------------------------------------------------- the recipe shape
-
-
-@dataclass(frozen=True)
-class _Part:
-    """One image type of a recipe: ``D`` x2 in ``DDFF``, or ``F`` x all in ``DF+``."""
-
-    letter: str
-    name: str
-    count: int | None  # None: all of them ('+')
-
-    @property
-    def key(self) -> str:
-        """max_days key of this type's own subgroups ('DD', 'FFF')."""
-        return self.letter * (self.count or 1)
-
-
-def _parts(rule: GroupingRule) -> tuple[_Part, ...]:
-    """The recipe's image types in canonical (letter table) order."""
-    return _order(parse_imtypes(rule.imtypes, rule.letters), rule.letters, rule.imtypes)
-
-
-def _order(counts: Mapping[str, int | None], letters: Mapping[str, str], written: str
-           ) -> tuple[_Part, ...]:
-    return tuple(
-        _Part(letter, name, counts[name])
-        for letter, name in letters.items()
-        if name in counts and letter in written
-    )
-
-
-def _canonical(parts: Sequence[_Part]) -> str:
-    """imtypes in canonical order: 'FFDD' -> 'DDFF', 'F+D+' -> 'DF+'."""
-    if parts[0].count is None:
-        return "".join(p.letter for p in parts) + "+"
-    return "".join(p.letter * (p.count or 1) for p in parts)
-
-
-def _canonical_limits(max_days: Mapping[str, float | None], letters: Mapping[str, str],
-                      where: str) -> dict[str, float]:
-    """max_days keyed by canonical imtypes ('FFDD' -> 'DDFF'); unset limits dropped. Keys
-    that are no imtypes of these letters are kept as they are (a recipe never asks)."""
-    limits: dict[str, float] = {}
-    spelled: dict[str, str] = {}
-    for key, value in max_days.items():
-        if value is None:
-            continue
-        try:
-            canonical = _canonical(_order(parse_imtypes(key, letters), letters, key))
-        except ConfigError:
-            canonical = key
-        if canonical in limits and limits[canonical] != value:
-            raise ConfigError(f"{where}: max_days {spelled[canonical]!r} and {key!r} mean the "
-                              f"same ({canonical}) but differ ({limits[canonical]} vs "
-                              f"{value}); keep one")
-        limits[canonical], spelled[canonical] = value, key
-    return limits
-
-
-def _limit(rule: GroupingRule, key: str) -> float | None:
-    """The max_days limit of a canonical imtypes key (None: no limit)."""
-    return rule._limits.get(key)
-
-
-# --------------------------------------------------------------------------- wording
-
-
-def _plural(name: str, n: int = 2) -> str:
-    if n == 1:
-        return name
-    return name + ("es" if name.endswith(("s", "x", "ch", "sh")) else "s")
-
-
-def _count(n: int, name: str) -> str:
-    return f"{n} {_plural(name, n)}"
-
-
-def _noun(part: _Part, many: bool = False) -> str:
-    """'dark', 'dark pair', 'set of 3 darks' (``many``: the plural)."""
-    k = part.count or 1
-    if k == 1:
-        return _plural(part.name, 2 if many else 1)
-    if k == 2:
-        return f"{part.name} pair" + ("s" if many else "")
-    return f"set{'s' if many else ''} of {k} {_plural(part.name)}"
-
-
-def _days(x: float) -> str:
-    return f"{x:.2f}" if x == 0 or abs(x) >= 0.01 else f"{x:.2g}"
-
-
-def _names(exposures: Sequence[Exposure]) -> str:
-    return ", ".join(e.name for e in exposures)
-
-
 # --------------------------------------------------------------------------- candidates
 
 
@@ -334,8 +185,6 @@ def _screen(exposure: Exposure, rule: GroupingRule,
     return "", tuple([str(v).strip() for v in values])
 
 
-def _time_order(exposure: Exposure) -> tuple[float, str]:
-    return (exposure.mjd or 0.0, exposure.path)
 
 
 def _partition_ids(keys: Sequence[tuple[str, ...]]) -> dict[tuple[str, ...], str]:
@@ -352,253 +201,6 @@ def _partition_ids(keys: Sequence[tuple[str, ...]]) -> dict[tuple[str, ...], str
         ids[key] = text
     return ids
 
-
-# --------------------------------------------------------------------------- building blocks
-
-
-_Formed = tuple[tuple[Exposure, ...], ...]  # one would-be group: members per part
-_Reasons = dict[str, str]  # path -> why it is in no group
-
-
-@dataclass(frozen=True)
-class _Partition:
-    """One partition's candidates of each part, sorted by (time, path)."""
-
-    label: str  # 'NRCA1/FULL/RAPID'
-    by_type: Mapping[str, Sequence[Exposure]]
-
-
-def _walk(items: Sequence[Exposure], part: _Part, limit: float | None, label: str
-          ) -> tuple[list[tuple[Exposure, ...]], _Reasons]:
-    """k of one type: take the next k when they span <= limit, else leave the first out."""
-    k, n = part.count or 1, len(items)
-    groups: list[tuple[Exposure, ...]] = []
-    reasons: _Reasons = {}
-    if n < k:
-        why = f"partition {label} has {_count(n, part.name)}, {part.key} needs {k}"
-        return groups, {e.path: why for e in items}
-    i = 0
-    while i < n:
-        if i + k <= n and (limit is None or items[i + k - 1].mjd - items[i].mjd <= limit):
-            groups.append(tuple(items[i : i + k]))
-            i += k
-        else:
-            reasons[items[i].path] = _walk_reason(items, i, part, limit, label)
-            i += 1
-    return groups, reasons
-
-
-def _walk_reason(items: Sequence[Exposure], i: int, part: _Part, limit: float | None,
-                 label: str) -> str:
-    k, here = part.count or 1, items[i]
-    if limit is not None:
-        gaps = [(here.mjd - items[i - 1].mjd, items[i - 1])] if i > 0 else []
-        gaps += [(items[i + 1].mjd - here.mjd, items[i + 1])] if i + 1 < len(items) else []
-        gap, other = min(gaps, key=lambda g: g[0])
-        if gap > limit:
-            return f"no {part.name} within {limit} d (nearest {_days(gap)} d: {other.name})"
-    if i + k > len(items):
-        left = len(items) - i
-        verb = "remains" if left == 1 else "remain"
-        return (f"only {_count(left, part.name)} {verb} at the end of partition {label}, "
-                f"{part.key} needs {k}")
-    last = items[i + k - 1]
-    span = _days(last.mjd - here.mjd)
-    if k == 2:
-        return f"next {part.name} {span} d later exceeds {part.key} max {limit} d ({last.name})"
-    return (f"this and the next {_count(k - 1, part.name)} span {span} d, exceeding "
-            f"{part.key} max {limit} d (last: {last.name})")
-
-
-def _clusters(items: Sequence[Exposure], limit: float) -> list[list[Exposure]]:
-    """Greedy chronological clusters: each starts at the earliest exposure not yet in
-    one and takes every later exposure within ``limit`` days of that start."""
-    clusters: list[list[Exposure]] = []
-    for exposure in items:
-        if clusters and exposure.mjd - clusters[-1][0].mjd <= limit:
-            clusters[-1].append(exposure)
-        else:
-            clusters.append([exposure])
-    return clusters
-
-
-class _LeastUsed:
-    """Segment tree: the (uses, index) minimum over an index range, with point updates."""
-
-    def __init__(self, n: int) -> None:
-        self.size = 1 << max(n - 1, 0).bit_length()
-        self.tree: list[tuple[float, int]] = [(math.inf, -1)] * (2 * self.size)
-        for j in range(n):
-            self.tree[self.size + j] = (0, j)
-        for node in range(self.size - 1, 0, -1):
-            self.tree[node] = min(self.tree[2 * node], self.tree[2 * node + 1])
-
-    def set(self, j: int, uses: float) -> None:
-        node = self.size + j
-        self.tree[node] = (uses, j)
-        while node > 1:
-            node //= 2
-            self.tree[node] = min(self.tree[2 * node], self.tree[2 * node + 1])
-
-    def best(self, lo: int, hi: int) -> tuple[float, int]:
-        """Least used index in [lo, hi), the earliest on ties ((inf, -1) if none)."""
-        result: tuple[float, int] = (math.inf, -1)
-        lo += self.size
-        hi += self.size
-        while lo < hi:
-            if lo & 1:
-                result = min(result, self.tree[lo])
-                lo += 1
-            if hi & 1:
-                hi -= 1
-                result = min(result, self.tree[hi])
-            lo //= 2
-            hi //= 2
-        return result
-
-
-class _Spans:
-    """First and last MJD of chronological, non-overlapping subgroups (both sorted)."""
-
-    def __init__(self, subgroups: Sequence[tuple[Exposure, ...]]) -> None:
-        self.subgroups = subgroups
-        self.firsts = [g[0].mjd for g in subgroups]
-        self.lasts = [g[-1].mjd for g in subgroups]
-
-    def _first_true(self, predicate: Callable[[int], bool]) -> int:
-        return bisect_left(range(len(self.subgroups)), True, key=predicate)
-
-    def reach(self, first: float, last: float, limit: float | None) -> tuple[int, int]:
-        """Index range of subgroups whose every member is within ``limit`` of every
-        time in [first, last]: max(own last - first, last - own first) <= limit."""
-        if limit is None:
-            return 0, len(self.subgroups)
-        lo = self._first_true(lambda j: last - self.firsts[j] <= limit)
-        hi = self._first_true(lambda j: self.lasts[j] - first > limit)
-        return lo, hi
-
-    def nearest(self, first: float, last: float) -> tuple[float, int]:
-        """Smallest largest-|dt| to [first, last] over the subgroups, and its index."""
-        cross = self._first_true(lambda j: self.lasts[j] - first >= last - self.firsts[j])
-        near = [j for j in (cross - 1, cross) if 0 <= j < len(self.subgroups)]
-        return min((max(self.lasts[j] - first, last - self.firsts[j]), j) for j in near)
-
-
-# --------------------------------------------------------------------------- the shapes
-
-
-def _counted(rule: GroupingRule, parts: Sequence[_Part], partition: _Partition
-             ) -> tuple[list[_Formed], _Reasons]:
-    """``D``, ``DD``, ``DDFF``, ``BBDDFF``...: walk every type; then, if there are
-    several, give each subgroup of the last type (the anchor) one subgroup of each other
-    type (its partners) within max_days[<canonical imtypes>], least used first."""
-    reasons: _Reasons = {}
-    subgroups: dict[str, list[tuple[Exposure, ...]]] = {}
-    for part in parts:
-        limit = _limit(rule, part.key) if (part.count or 1) > 1 else None
-        subgroups[part.name], why = _walk(partition.by_type[part.name], part, limit,
-                                          partition.label)
-        reasons.update(why)
-    *partners, anchor = parts
-    if not partners:
-        return [(g,) for g in subgroups[anchor.name]], reasons
-    key = _canonical(parts)
-    limit = _limit(rule, key)
-    spans = {p.name: _Spans(subgroups[p.name]) for p in partners}
-    trees = {p.name: _LeastUsed(len(subgroups[p.name])) for p in partners}
-    uses = {p.name: [0] * len(subgroups[p.name]) for p in partners}
-    formed: list[_Formed] = []
-    for group in subgroups[anchor.name]:
-        first, last = group[0].mjd, group[-1].mjd
-        chosen: list[tuple[_Part, int]] = []
-        for partner in partners:
-            lo, hi = spans[partner.name].reach(first, last, limit)
-            used, j = trees[partner.name].best(lo, hi) if lo < hi else (math.inf, -1)
-            if j < 0 or used == math.inf:
-                why = _no_partner(rule, partition, anchor, partner, spans[partner.name],
-                                  group, key, limit, lo < hi)
-                reasons.update({e.path: why for e in group})
-                break
-            chosen.append((partner, j))
-        else:
-            for partner, j in chosen:
-                uses[partner.name][j] += 1
-                trees[partner.name].set(j, uses[partner.name][j] if rule.reuse else math.inf)
-            formed.append((*(subgroups[p.name][j] for p, j in chosen), group))
-    anchors = _Spans(subgroups[anchor.name])
-    for partner in partners:
-        for j, group in enumerate(subgroups[partner.name]):
-            if not uses[partner.name][j]:
-                why = _unused(rule, partition, (anchor, partner), anchors, group, key, limit)
-                reasons.update({e.path: why for e in group})
-    return formed, reasons
-
-
-def _too_few(rule: GroupingRule, partition: _Partition, part: _Part) -> str:
-    """Why a partition has no subgroup of ``part`` (a counted type) at all."""
-    n, k = len(partition.by_type[part.name]), part.count or 1
-    if n < k:
-        return f"partition {partition.label} has {_count(n, part.name)}, {part.key} needs {k}"
-    return (f"no {_count(k, part.name)} of partition {partition.label} lie within "
-            f"{part.key} max {_limit(rule, part.key)} d")
-
-
-def _no_partner(rule: GroupingRule, partition: _Partition, anchor: _Part, partner: _Part,
-                spans: _Spans, group: Sequence[Exposure], key: str, limit: float | None,
-                in_reach: bool) -> str:
-    """Why an anchor subgroup (a flat pair) found no partner (dark pair)."""
-    this, other = _noun(anchor), _noun(partner)
-    if not spans.subgroups:
-        return f"{this} has no {other}: {_too_few(rule, partition, partner)}"
-    within = f" within {key} max {limit} d" if limit is not None else ""
-    if in_reach:
-        return f"{this} has no unused {other}{within} (reuse: false)"
-    gap, j = spans.nearest(group[0].mjd, group[-1].mjd)
-    return (f"{this} has no {other}{within} "
-            f"(nearest {_days(gap)} d: {_names(spans.subgroups[j])})")
-
-
-def _unused(rule: GroupingRule, partition: _Partition, roles: tuple[_Part, _Part],
-            anchors: _Spans, group: Sequence[Exposure], key: str, limit: float | None) -> str:
-    """Why a partner subgroup (a dark pair) serves no group."""
-    anchor, partner = roles
-    this = f"{_noun(partner)} unused"
-    if not anchors.subgroups:
-        return f"{this}: {_too_few(rule, partition, anchor)}"
-    within = f" within {key} max {limit} d" if limit is not None else ""
-    lo, hi = anchors.reach(group[0].mjd, group[-1].mjd, limit)
-    if lo >= hi:
-        gap, j = anchors.nearest(group[0].mjd, group[-1].mjd)
-        return (f"{this}: no {_noun(anchor)}{within} "
-                f"(nearest {_days(gap)} d: {_names(anchors.subgroups[j])})")
-    return (f"{this}: the {_noun(anchor, many=True)}{within} took less used or earlier "
-            f"{_noun(partner, many=True)}")
-
-
-def _all_of(rule: GroupingRule, parts: Sequence[_Part], partition: _Partition
-            ) -> tuple[list[_Formed], _Reasons]:
-    """``D+``, ``DF+``: everything of the partition in one group, or in chronological
-    clusters of at most max_days[<canonical imtypes>]; every type must be present."""
-    key = _canonical(parts)
-    limit = _limit(rule, key)
-    items = sorted((e for p in parts for e in partition.by_type[p.name]), key=_time_order)
-    clusters = _clusters(items, limit) if limit is not None else [items] if items else []
-    formed: list[_Formed] = []
-    reasons: _Reasons = {}
-    for cluster in clusters:
-        present = {e.imtype for e in cluster}
-        missing = [_plural(p.name) for p in parts if p.name not in present]
-        if not missing:
-            formed.append(tuple(tuple(e for e in cluster if e.imtype == p.name) for p in parts))
-            continue
-        where = f"partition {partition.label}"
-        if limit is not None:
-            where = (f"the {key} max {limit} d cluster from {cluster[0].name} "
-                     f"(MJD {cluster[0].mjd:.3f}) in {where}")
-        needs = " and ".join(_plural(p.name) for p in parts)
-        why = f"{key} needs {needs}; {where} has no {' and no '.join(missing)}"
-        reasons.update({e.path: why for e in cluster})
-    return formed, reasons
 
 
 # --------------------------------------------------------------------------- assembly
