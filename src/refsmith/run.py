@@ -17,23 +17,33 @@ without a sidecar (made by hand or by another tool) is trusted as it is.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
-import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from refsmith.errors import ConfigError, PlanError, RefsmithError
+from refsmith.errors import ConfigError, RefsmithError
 from refsmith.execute.dag import DagOutcome, Node, execute_dag
+from refsmith.execute.progress import Reporter, sigterm_as_interrupt
 from refsmith.execute.worker import WorkerSettings
 from refsmith.jobs import CalibrationJob
+from refsmith.products import (
+    check_offline_references,
+    installed_jwst_version,
+    outputs_valid,
+    provenance,
+    provenance_path,
+    stale_reason,
+    store_products_of,
+    store_products_used,
+    supersede,
+    write_json,
+)
 from refsmith.store import FINISHED, JobStore, RunLock
 
 __all__ = [
@@ -48,12 +58,6 @@ __all__ = [
 ]
 
 ForceRedo = Literal["calibration", "reffiles", "all"] | None
-PROVENANCE_SCHEMA = "refsmith.provenance/1"
-SUPERSEDED_SUFFIX = ".superseded"
-# Types a step does its work without (N/A off-line when no file is configured); MIRI
-# rscd/reset likewise have nothing to do outside MIRI.
-_OPTIONAL_WHEN_MISSING = {"rscd": frozenset({"rscd"}), "reset": frozenset({"reset"})}
-
 
 @dataclass(frozen=True)
 class RunOptions:
@@ -164,305 +168,6 @@ def parse_memory(text: str | None) -> int | None:
     return int(float(match.group(1)) * _UNITS[match.group(2)])
 
 
-def _jwst_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("jwst")
-    except PackageNotFoundError:
-        return "not installed"
-
-
-def _header_state(path: Path) -> dict[str, Any] | None:
-    from astropy.io import fits
-
-    try:
-        return dict(fits.getheader(path, 0))
-    except Exception:
-        return None
-
-
-def outputs_valid(job: CalibrationJob) -> bool:
-    """Whether every output of ``job`` is on disk with exactly its target ``S_*`` state.
-
-    A step of the state must be COMPLETE, or SKIPPED where the pipeline skips it by design
-    for this exposure (:func:`refsmith.steps.expected_statuses`) or where the job passes
-    its reference as N/A; every other step must be SKIPPED or absent.
-    """
-    from refsmith.steps import STEP_KEYWORDS, expected_statuses, step_order
-
-    not_applicable = {s for s, refs in job.overrides.items()
-                      if any(str(v) == "N/A" for v in refs.values())}
-    try:
-        order = step_order(job.instrument)
-    except RefsmithError:
-        return False
-    for output in job.outputs:
-        path = Path(output.path)
-        if not path.is_file():
-            return False
-        if output.kind != "product":
-            continue
-        header = _header_state(path)
-        if header is None:
-            return False
-        for step in order:
-            keyword = STEP_KEYWORDS[step]
-            value = str(header[keyword]).strip().upper() if keyword in header else None
-            if step in output.steps:
-                allowed = set(expected_statuses(step, header))
-                if step in not_applicable:
-                    allowed.add("SKIPPED")
-            else:
-                allowed = {None, "SKIPPED"}
-            if value not in allowed:
-                return False
-    return True
-
-
-# ---------------------------------------------------------------- provenance
-
-
-def provenance_path(product: str | Path) -> Path:
-    """The provenance sidecar of a calibrated product."""
-    path = Path(product)
-    stem = re.sub(r"\.fits(\.gz)?$", "", path.name, flags=re.IGNORECASE)
-    return path.with_name(stem + ".provenance.json")
-
-
-def _file_identity(path: str) -> dict[str, int] | None:
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return {"size": info.st_size, "mtime_ns": info.st_mtime_ns}
-
-
-def _provenance(job: CalibrationJob, product: Path, steps: Sequence[str],
-                config_references: Mapping[str, str], jwst_version: str) -> dict[str, Any]:
-    ran = [s for s in job.steps_to_run if s in steps]
-    references = {f"{s}.{rt}": str(v) for s in ran
-                  for rt, v in sorted(job.overrides.get(s, {}).items())}
-    files = sorted({v for v in references.values() if v != "N/A"})
-    from refsmith.steps import STEP_REFTYPES
-
-    reftypes = sorted({rt for s in ran for rt in STEP_REFTYPES.get(s, ())})
-    return {
-        "schema": PROVENANCE_SCHEMA,
-        "product": str(product),
-        "exposure": job.exposure,
-        "steps": list(steps),
-        "start_file": job.start_file,
-        "steps_run": ran,
-        "job": job.id,
-        "jwst": jwst_version,
-        "references": references,
-        "reference_files": {f: _file_identity(f) for f in files},
-        "config_references": {rt: config_references.get(rt, "crds") for rt in reftypes},
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-
-
-def _write_json(path: Path, data: Mapping[str, Any]) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
-
-
-def _stale_reason(product: Path, config_references: Mapping[str, str],
-                  jwst_version: str) -> str:
-    """Why a product's sidecar disagrees with now ('' = it agrees, or has no sidecar)."""
-    sidecar = provenance_path(product)
-    try:
-        data = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return ""
-    if data.get("jwst") != jwst_version:
-        return f"made with jwst {data.get('jwst')}, now {jwst_version}"
-    for path, identity in dict(data.get("reference_files", {})).items():
-        if _file_identity(path) != identity:
-            return f"reference file {path} changed or is gone"
-    for reftype, value in dict(data.get("config_references", {})).items():
-        if config_references.get(reftype, "crds") != value:
-            return (f"pipeline.references.{reftype} is now "
-                    f"{config_references.get(reftype, 'crds')!r}, was {value!r}")
-    return ""
-
-
-def _supersede(paths: Sequence[Path]) -> list[str]:
-    moved = []
-    for path in paths:
-        with contextlib.suppress(FileNotFoundError):
-            os.replace(path, path.with_name(path.name + SUPERSEDED_SUFFIX))
-            moved.append(str(path))
-        sidecar = provenance_path(path)
-        with contextlib.suppress(FileNotFoundError):
-            os.replace(sidecar, sidecar.with_name(sidecar.name + SUPERSEDED_SUFFIX))
-    return moved
-
-
-def _store_products_used(plan: Any, store_dir: Path) -> set[Path]:
-    """Calibrated-store products the plan reads (start files, reffile inputs)."""
-    produced = {o.path for j in plan.calibration.calibration_jobs for o in j.outputs}
-    used = {j.start_file for j in plan.calibration.calibration_jobs}
-    used |= {i.path for j in plan.calibration.reffile_jobs for i in j.inputs}
-    store = store_dir.resolve()
-    return {Path(p) for p in used - produced if Path(p).resolve().is_relative_to(store)}
-
-
-def _store_products_of(plan: Any, store_dir: Path) -> set[Path]:
-    """Every product in the calibrated store of the plan's exposures (--force-redo)."""
-    from refsmith.naming import product_base
-
-    bases = {re.sub(r"_uncal\.fits(\.gz)?$", "", Path(e.path).name) for e in plan.catalog.exposures}
-    found: set[Path] = set()
-    for base in bases:
-        directory = store_dir / base
-        if directory.is_dir():
-            found |= {p for p in directory.iterdir() if product_base(p.name) == base}
-    return found
-
-
-# ---------------------------------------------------------------- off-line references
-
-
-def check_offline_references(jobs: Sequence[CalibrationJob]) -> list[CalibrationJob]:
-    """Complete the jobs' overrides for an off-line run, or raise PlanError.
-
-    Off-line, CRDS chooses nothing: every reference type of a step that runs must be a
-    configured file. A type the step does its work without (refpix/sirskernel outside
-    NIRSpec IRS2, the superbias of saturation, clean_flicker_noise's flat/pastasoss,
-    MIRI rscd/reset) is passed as ``N/A``. Any other missing type is an error naming the
-    type and the step: required ones (gain/readnoise of jump and ramp_fit) always; the
-    others because the step would silently record SKIPPED and do nothing.
-
-    Returns
-    -------
-    list of CalibrationJob
-        The jobs with ``N/A`` added where allowed.
-    """
-    from refsmith.steps import OPTIONAL_REFTYPES, REQUIRED_REFTYPES, STEP_REFTYPES
-
-    missing: dict[tuple[str, str], list[str]] = {}
-    completed = []
-    for job in jobs:
-        overrides = {s: dict(r) for s, r in job.overrides.items()}
-        for step in job.steps_to_run:
-            optional = OPTIONAL_REFTYPES.get(step, frozenset()) | _OPTIONAL_WHEN_MISSING.get(
-                step, frozenset())
-            for reftype in STEP_REFTYPES.get(step, ()):
-                if reftype in overrides.get(step, {}):
-                    continue
-                if reftype in optional and reftype not in REQUIRED_REFTYPES.get(step, ()):
-                    overrides.setdefault(step, {})[reftype] = "N/A"
-                else:
-                    missing.setdefault((reftype, step), []).append(Path(job.exposure).name)
-        completed.append(CalibrationJob.from_dict({**job.to_dict(), "overrides": overrides}))
-    if missing:
-        lines = []
-        for (reftype, step), exposures in sorted(missing.items()):
-            required = reftype in REQUIRED_REFTYPES.get(step, ())
-            kind = "requires" if required else "needs"
-            hint = "" if required else f" (or 'N/A' to let {step} be skipped)"
-            lines.append(f"step {step} {kind} reference type {reftype}: set "
-                         f"pipeline.references.{reftype} to a file or glob{hint}; "
-                         f"{len(exposures)} job(s), e.g. {exposures[0]}")
-        raise PlanError("off-line mode (no CRDS), missing reference files:\n  "
-                        + "\n  ".join(lines))
-    return completed
-
-
-# ---------------------------------------------------------------- progress
-
-
-class _Reporter:
-    """Progress: a rich bar on a terminal, periodic plain lines otherwise."""
-
-    def __init__(self, total: int, mode: str, interval: float, stream: Any) -> None:
-        self.total = total
-        self.stream = stream
-        self.interval = interval
-        self.started = time.monotonic()
-        self.last_line = 0.0
-        self.last_counts: Counter[str] = Counter()
-        if mode == "auto":
-            mode = "bar" if getattr(stream, "isatty", lambda: False)() else "lines"
-        self.mode = mode
-        self._bar: Any = None
-        self._task: Any = None
-        self._initial = 0
-
-    def __enter__(self) -> _Reporter:
-        if self.mode == "bar":
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self._bar = Progress(
-                "[progress.description]{task.description}", BarColumn(),
-                MofNCompleteColumn(), "{task.fields[rate]}", TimeElapsedColumn(), "ETA",
-                TimeRemainingColumn(), console=Console(file=self.stream), transient=False)
-            self._bar.start()
-            self._task = self._bar.add_task("jobs", total=self.total, rate="")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-
-    def __call__(self, states: Mapping[str, str]) -> None:
-        counts = Counter(states.values())
-        finished = counts["done"] + counts["cached"] + counts["failed"] + counts["blocked"]
-        if not self.last_counts:
-            self._initial = finished
-        self.last_counts = counts
-        elapsed = max(time.monotonic() - self.started, 1e-6)
-        rate = (finished - self._initial) / elapsed
-        if self.mode == "bar" and self._bar is not None:
-            description = (f"{counts['done'] + counts['cached']} done, {counts['failed']} "
-                           f"failed, {counts['running']} running")
-            self._bar.update(self._task, completed=finished, description=description,
-                             rate=f"{rate * 60:.1f} jobs/min")
-        elif self.mode == "lines":
-            now = time.monotonic()
-            if now - self.last_line >= self.interval or finished == self.total:
-                self.last_line = now
-                self.line(counts, finished, rate)
-
-    def line(self, counts: Mapping[str, int], finished: int, rate: float) -> None:
-        left = self.total - finished
-        eta = f"{left / rate:.0f} s" if rate > 0 and left else "-"
-        self.stream.write(
-            f"[{time.monotonic() - self.started:7.1f} s] {finished}/{self.total} finished: "
-            f"{counts.get('done', 0)} done, {counts.get('cached', 0)} cached, "
-            f"{counts.get('failed', 0)} failed, {counts.get('blocked', 0)} blocked, "
-            f"{counts.get('running', 0)} running; {rate * 60:.1f} jobs/min; ETA {eta}\n")
-        self.stream.flush()
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM stops the run like Ctrl-C (clean store), in the main thread only."""
-    try:
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 # ---------------------------------------------------------------- the run
 
 
@@ -492,19 +197,19 @@ def _plan(config: Any, inputs: Sequence[str], run_dir: Path, options: RunOptions
 
     force_calibration = options.force_redo in ("calibration", "all")
     references = dict(config.pipeline.references)
-    jwst_version = _jwst_version()
+    jwst_version = installed_jwst_version()
     plan = build_plan(config, inputs, run_dir=str(run_dir), use_cache=options.use_cache)
     if force_calibration:
-        stale = sorted(_store_products_of(plan, store_dir))
+        stale = sorted(store_products_of(plan, store_dir))
         if stale:
-            summary.superseded += _supersede(stale)
+            summary.superseded += supersede(stale)
             plan = build_plan(config, inputs, run_dir=str(run_dir), use_cache=options.use_cache)
     for _ in range(5):  # a superseded product may reveal an older one that is stale too
-        stale = sorted(p for p in _store_products_used(plan, store_dir)
-                       if _stale_reason(p, references, jwst_version))
+        stale = sorted(p for p in store_products_used(plan, store_dir)
+                       if stale_reason(p, references, jwst_version))
         if not stale:
             break
-        summary.superseded += _supersede(stale)
+        summary.superseded += supersede(stale)
         plan = build_plan(config, inputs, run_dir=str(run_dir), use_cache=options.use_cache)
     return plan
 
@@ -563,7 +268,7 @@ def run(config: Any, inputs: Sequence[str] = (), options: RunOptions | None = No
     )
 
     lock = RunLock(run_dir)
-    with lock.held(), _sigterm_as_interrupt():
+    with lock.held(), sigterm_as_interrupt():
         plan = _plan(config, inputs, run_dir, options, store_dir, summary)
         calibration_jobs = list(plan.calibration.calibration_jobs)
         if offline:
@@ -587,15 +292,16 @@ def run(config: Any, inputs: Sequence[str] = (), options: RunOptions | None = No
             store.sync_plan((n.id, n.kind, n.depends_on, n.log_path) for n in nodes)
             _keep_earlier_products(store, previous, {n.id for n in nodes})
             made_here = {p for r in previous.values() if r.state in FINISHED for p in r.outputs}
-            for product in sorted(_store_products_used(plan, store_dir)):
+            for product in sorted(store_products_used(plan, store_dir)):
                 if str(product) not in made_here and product.is_file():
                     store.add_cached(f"cached:{product.name}", [str(product)])
-            store.set_meta("run", {"started": time.time(), "jwst": _jwst_version(),
+            version = installed_jwst_version()
+            store.set_meta("run", {"started": time.time(), "jwst": version,
                                    "offline": offline, "config": plan.config_source})
-            on_success = _make_on_success(dict(config.pipeline.references), _jwst_version())
+            on_success = _make_on_success(dict(config.pipeline.references), version)
             todo = [n for n in nodes if n.state not in FINISHED]
             outcome = DagOutcome(states={n.id: n.state for n in nodes})
-            with _Reporter(len(nodes), options.progress, options.progress_interval,
+            with Reporter(len(nodes), options.progress, options.progress_interval,
                            stream) as reporter:
                 if todo:
                     executor = _executor(config, options, settings)
@@ -639,13 +345,13 @@ def _nodes(calibration_jobs: Sequence[CalibrationJob], reffile_jobs: Sequence[An
            combine_jobs: Sequence[Any], previous: Mapping[str, Any], logs: Path,
            force_redo: ForceRedo, references: Mapping[str, str]) -> list[Node]:
     """DAG nodes with their state before this run, decided from the files on disk."""
-    jwst_version = _jwst_version()
+    jwst_version = installed_jwst_version()
     nodes: list[Node] = []
     pending: set[str] = set()
     for job in calibration_jobs:
         state = "pending"
         if force_redo not in ("calibration", "all") and outputs_valid(job) and not any(
-            _stale_reason(Path(o.path), references, jwst_version) for o in job.outputs
+            stale_reason(Path(o.path), references, jwst_version) for o in job.outputs
         ):
             before = previous.get(job.id)
             state = "done" if before is not None and before.state == "done" else "cached"
@@ -708,8 +414,8 @@ def _make_on_success(references: Mapping[str, str], jwst_version: str) -> Any:
             if not product.is_file():
                 return f"the job finished but its output {product} is not on disk"
             with contextlib.suppress(OSError):
-                _write_json(provenance_path(product),
-                            _provenance(job, product, output.steps, references, jwst_version))
+                write_json(provenance_path(product),
+                            provenance(job, product, output.steps, references, jwst_version))
         return ""
 
     return on_success
