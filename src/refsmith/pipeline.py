@@ -32,7 +32,7 @@ from typing import Any
 
 from refsmith.errors import ConfigError
 from refsmith.offline import local_crds_rules_available
-from refsmith.steps import STEP_KEYWORDS, step_order
+from refsmith.steps import STEP_KEYWORDS, STEP_REFTYPES, step_order
 
 __all__ = [
     "LOGGER_NAMES",
@@ -57,29 +57,9 @@ subarrays or without valid reference pixels, jump when NGROUPS <= 2, and any ste
 reference is 'N/A' (the last is accepted by :func:`run_calibration` for that job).
 """
 
-# step -> reference types it asks for (jwst 3.0.0 ``Step.reference_file_types``)
-STEP_REFERENCE_TYPES: dict[str, tuple[str, ...]] = {
-    "group_scale": (),
-    "dq_init": ("mask",),
-    "emicorr": ("emicorr",),
-    "saturation": ("saturation", "superbias"),
-    "ipc": ("ipc",),
-    "superbias": ("superbias",),
-    "refpix": ("refpix", "sirskernel"),
-    "rscd": ("rscd",),
-    "firstframe": (),
-    "lastframe": (),
-    "linearity": ("linearity",),
-    "dark_current": ("dark",),
-    "reset": ("reset",),
-    "persistence": (),
-    "charge_migration": (),
-    "jump": ("gain", "readnoise"),
-    "picture_frame": ("pictureframe",),
-    "clean_flicker_noise": ("flat", "pastasoss"),
-    "ramp_fit": ("readnoise", "gain"),
-    "gain_scale": ("gain",),
-}
+# step -> reference types it asks for (jwst 3.0.0 ``Step.reference_file_types``): the one
+# table in refsmith.steps
+STEP_REFERENCE_TYPES: dict[str, tuple[str, ...]] = STEP_REFTYPES
 
 LOGGER_NAMES: tuple[str, ...] = (
     "stpipe", "jwst", "stcal", "stdatamodels", "CRDS", "py.warnings", "refsmith",

@@ -9,6 +9,7 @@ whose sidecar disagrees with the current installation or configuration is rename
 step needs must be configured (:func:`check_offline_references`).
 """
 
+from __future__ import annotations
 
 import contextlib
 import json
@@ -27,7 +28,6 @@ SUPERSEDED_SUFFIX = ".superseded"
 # Types a step does its work without (N/A off-line when no file is configured); MIRI
 # rscd/reset likewise have nothing to do outside MIRI.
 _OPTIONAL_WHEN_MISSING = {"rscd": frozenset({"rscd"}), "reset": frozenset({"reset"})}
-
 
 
 def installed_jwst_version() -> str:

@@ -440,6 +440,8 @@ def status(run_dir: str | Path, *, tail: int = 15) -> dict[str, Any]:
         ``run_dir``, ``counts`` (per state), ``jobs`` (records with durations),
         ``failures`` (with ``log_tail``), ``last_run`` (summary of the last run).
     """
+    from refsmith.report.rundata import log_tail
+
     directory = Path(run_dir).expanduser().resolve()
     with JobStore(directory / "store.sqlite", readonly=True) as store:
         records = store.jobs()
@@ -453,20 +455,6 @@ def status(run_dir: str | Path, *, tail: int = 15) -> dict[str, Any]:
     for record in records:
         if record.in_plan and record.state == "failed":
             failures.append({"id": record.id, "error": record.error, "log": record.log_path,
-                             "log_tail": _tail(record.log_path, tail)})
+                             "log_tail": log_tail(record.log_path, lines=tail)})
     return {"run_dir": str(directory), "counts": counts, "jobs": jobs, "failures": failures,
             "last_run": last_run}
-
-
-def _tail(path: str, lines: int) -> list[str]:
-    if not path:
-        return []
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - 64 * 1024))
-            text = handle.read().decode("utf-8", "replace")
-    except OSError:
-        return []
-    return text.splitlines()[-lines:]
