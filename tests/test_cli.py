@@ -119,34 +119,61 @@ def test_explain_gives_group_or_reason(project, capsys):
 
 @pytest.mark.slow
 def test_demo_runs_the_whole_chain_then_reuses_everything(tmp_path, capsys):
-    from stdatamodels.jwst import datamodels
+    """`refsmith demo`: real pipeline, valid final files near the injected truth, a report;
+    a second run re-writes no data and executes no job."""
+    from refsmith.demo import compare_with_truth
+    from refsmith.plugins.validate import check_datamodel
+    from refsmith.run import status
 
     demo = tmp_path / "demo"
     assert main(["demo", str(demo)]) == 0
     first = capsys.readouterr().out
     run_dir = demo / "out" / "refsmith"
     assert "unusable: jw01234999001_01101_00001_nrca1_uncal.fits: truncated" in first
+    assert "56 jobs executed now, 0 failed" in first
     plan = json.loads((run_dir / "plan.json").read_text())
+    assert len(plan["groups"]) == 18 and len(plan["leftovers"]) == 6
     # the partly processed exposure starts from its real dq_init product
+    partly = "jw01234001005_01101_00001_nrca1_uncal.fits"
     product = demo / "products" / "jw01234001005_01101_00001_nrca1_dq_init.fits"
     assert [j["start_file"] for j in plan["calibration_jobs"]
-            if j["exposure"].endswith("jw01234001005_01101_00001_nrca1_uncal.fits")] == [
-        str(product)]
+            if j["exposure"].endswith(partly)] == [str(product)]
+    jobs = status(run_dir)["jobs"]
+    kinds = [j["kind"] for j in jobs if j["state"] == "done"]
+    assert [kinds.count(k) for k in ("calibration", "reffile", "combine")] == [28, 18, 10]
+
     finals = sorted((run_dir / "final").rglob("*.fits"))
     assert len(finals) == 10  # 5 recipes x 2 detectors
     assert not (run_dir / "rejected").exists()
+    report = (run_dir / "report.html").read_text()
     for path in finals:
-        with datamodels.open(path) as model:
-            assert model.meta.reftype.lower() == {"bad_pixel_mask": "mask"}.get(
-                path.parent.name, path.parent.name)
-            assert model.meta.instrument.detector in ("NRCA1", "NRCB1")
-    assert (run_dir / "report.html").is_file()
-    mtimes = {path: path.stat().st_mtime_ns for path in finals}
+        reftype = {"bad_pixel_mask": "mask"}.get(path.parent.name, path.parent.name)
+        check_datamodel(path, reftype)  # raises if invalid
+        setup = path.stem.removeprefix(f"{path.parent.name}_")
+        assert "pipeline validation passed" in (
+            run_dir / "logs" / f"combine-{path.parent.name}-{setup}.log").read_text()
+        assert path.name in report
+    for detector, found in compare_with_truth(run_dir / "final", demo / "refs").items():
+        assert abs(found["readnoise"] - 1) < 0.05, (detector, found)
+        assert abs(found["gain"] - 1) < 0.05, (detector, found)
+        assert abs(found["dark_rate"] / 4.0 - 1) < 0.05, (detector, found)
+        assert found["superbias"] < 1.0, (detector, found)
+        assert found["bad_found"] >= 0.95 * found["bad_injected"], (detector, found)
+        assert found["bad_false"] <= 2, (detector, found)
 
+    assert main(["explain", str(demo / "refsmith.yaml"), partly]) == 0
+    assert f"already at the required state: {product}" in capsys.readouterr().out
+
+    data = [p for d in ("raw", "refs", "products", "out/calibrated", "out/refsmith/reffiles",
+                        "out/refsmith/final") for p in (demo / d).rglob("*.fits")]
+    mtimes = {path: path.stat().st_mtime_ns for path in data}
+    attempts = sum(j["attempts"] for j in status(run_dir)["jobs"])
     assert main(["demo", str(demo)]) == 0
     second = capsys.readouterr().out
-    assert "reusing the demo data set" in second and "0 executed now" in second
-    assert {path: path.stat().st_mtime_ns for path in finals} == mtimes
+    assert "reusing the demo data set" in second and "0 jobs executed now" in second
+    assert status(run_dir)["last_run"]["executed"] == 0
+    assert sum(j["attempts"] for j in status(run_dir)["jobs"]) == attempts
+    assert {path: path.stat().st_mtime_ns for path in data} == mtimes
 
 
 def test_explain_shows_start_file_and_rejected_products(project, capsys):

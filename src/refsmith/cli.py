@@ -415,7 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("plugins", cmd_plugins, "list installed reference-file plug-ins and their parameters")
     p.add_argument("--format", choices=("text", "json"), default="text")
 
-    p = add("demo", cmd_demo, "write a synthetic data set and run every available stage on it")
+    p = add("demo", cmd_demo, "write a synthetic data set and run the whole chain on it, off-line")
     p.add_argument("directory", nargs="?", default="refsmith_demo")
     return parser
 
