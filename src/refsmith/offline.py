@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from refsmith.errors import RefsmithError
+from refsmith.files import atomic_write_text
 
 SERVERLESS_URL = "https://jwst-serverless-mode.stsci.edu"
 """A CRDS server URL for which crds never opens a connection (serverless mode)."""
@@ -78,9 +79,7 @@ def _write_server_config(crds_path: Path) -> None:
         if target.is_file() and target.read_text(encoding="utf-8") == content:
             return
         target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        temporary.write_text(content, encoding="utf-8")
-        os.replace(temporary, target)
+        atomic_write_text(target, content)
     except OSError as exc:
         raise OfflineConfigError(
             f"cannot write the off-line CRDS configuration {target}: {exc.strerror or exc}; "

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from refsmith.errors import ConfigError
+from refsmith.files import current_umask
 from refsmith.offline import local_crds_rules_available
 from refsmith.steps import STEP_KEYWORDS, STEP_REFTYPES, step_order
 
@@ -485,7 +486,7 @@ def _write_checked(
             model.to_fits(stream, overwrite=True)
             stream.flush()
             os.fsync(stream.fileno())
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp made it private
+        os.chmod(temporary, 0o666 & ~current_umask())  # mkstemp made it private
         header = fits.getheader(temporary, 0)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -513,12 +514,6 @@ def _write_checked(
             + "; ".join(problems)
         )
     return temporary
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 class _LastError(logging.Handler):

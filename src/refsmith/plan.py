@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +22,7 @@ from refsmith.catalog import Catalog, CatalogOptions, TimeSpec, gc_paused, scan
 from refsmith.classify import letters
 from refsmith.config import Config
 from refsmith.ecsv import ecsv_text
+from refsmith.files import atomic_write_text
 from refsmith.grouping import GroupingRule
 from refsmith.model import Exposure, Group, Leftover
 from refsmith.planning import CalibrationPlan, PlanningOptions, RecipeSpec, plan_calibration
@@ -302,12 +301,12 @@ def write_run_dir(plan: Plan) -> dict[str, Path]:
     paths = {name: plan.run_dir / name for name in
              ("plan.json", "catalog.ecsv", "groups.ecsv", "leftovers.ecsv")}
     with gc_paused():  # ~10^6 acyclic objects: collections cost ~30% (measured)
-        _atomic_write(paths["plan.json"], plan_json(plan_to_dict(plan)))
-        _atomic_write(paths["catalog.ecsv"], ecsv_text(plan.catalog.table_columns()))
+        atomic_write_text(paths["plan.json"], plan_json(plan_to_dict(plan)))
+        atomic_write_text(paths["catalog.ecsv"], ecsv_text(plan.catalog.table_columns()))
         groups = plan.groups
         members = [(g, m) for g in groups for m in g.members]
         partition = {g.id: "/".join(str(v) for _, v in g.partition) for g in groups}
-        _atomic_write(paths["groups.ecsv"], ecsv_text([
+        atomic_write_text(paths["groups.ecsv"], ecsv_text([
             ("group", "string", [g.id for g, _ in members]),
             ("recipe", "string", [g.recipe for g, _ in members]),
             ("reftype", "string", [g.reftype for g, _ in members]),
@@ -316,7 +315,7 @@ def write_run_dir(plan: Plan) -> dict[str, Path]:
             ("partition", "string", [partition[g.id] for g, _ in members]),
         ]))
         leftovers = plan.leftovers
-        _atomic_write(paths["leftovers.ecsv"], ecsv_text([
+        atomic_write_text(paths["leftovers.ecsv"], ecsv_text([
             ("recipe", "string", [x.recipe for x in leftovers]),
             ("path", "string", [x.path for x in leftovers]),
             ("reason", "string", [x.reason for x in leftovers]),
@@ -342,17 +341,6 @@ def plan_json(data: Mapping[str, Any]) -> str:
         else:  # JSON strings hold no raw newline: every one is an indentation
             items.append(f" {encode(key)}: " + json.dumps(value, indent=1).replace("\n", "\n "))
     return "{\n" + ",\n".join(items) + "\n}\n"
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ---------------------------------------------------------------- summaries

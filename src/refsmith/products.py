@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from refsmith.errors import PlanError, RefsmithError
+from refsmith.files import atomic_write_text
 from refsmith.jobs import CalibrationJob
 
 PROVENANCE_SCHEMA = "refsmith.provenance/1"
@@ -130,9 +131,7 @@ def provenance(job: CalibrationJob, product: Path, steps: Sequence[str],
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+    atomic_write_text(path, json.dumps(data, indent=1) + "\n")
 
 
 def stale_reason(product: Path, config_references: Mapping[str, str],

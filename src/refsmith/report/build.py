@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from pathlib import Path
 
+from refsmith.files import atomic_write_text
 from refsmith.report.html import esc, file_link, page
 from refsmith.report.rundata import load_run
 from refsmith.report.sections import jobs_section, reffiles_section, timelines_section
@@ -69,13 +68,5 @@ def build_report(run_dir: str | Path, *, max_timelines: int = MAX_TIMELINES,
                      [("summary", "Summary"), ("timeline", "Timelines"), ("jobs", "Jobs"),
                       ("reffiles", "Reference files")], body)
     target = run.run_dir / "report.html"
-    handle, temporary = tempfile.mkstemp(dir=run.run_dir, prefix=".report.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(html_text)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic_write_text(target, html_text)
     return target
