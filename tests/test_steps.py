@@ -182,3 +182,23 @@ def test_describe_steps() -> None:
         "jump", "ramp_fit", "gain_scale")
     assert steps.reftype_steps("superbias", steps.step_order("NIRCAM")) == (
         "saturation", "superbias")
+
+
+def test_state_problems_follows_the_not_applicable_table():
+    from refsmith.steps import state_problems, step_order
+
+    order = step_order("NIRCAM")
+    done = ("group_scale", "dq_init")
+    header = {"S_GRPSCL": "SKIPPED", "S_DQINIT": "COMPLETE", "S_SATURA": "SKIPPED",
+              "NFRAMES": 1, "FRMDIVSR": 1}
+    assert state_problems(header, done, order) == []
+    # group_scale SKIPPED counts as done only where it does not apply (NFRAMES 3, no divisor)
+    assert state_problems(header | {"NFRAMES": 3, "FRMDIVSR": None}, done, order) == [
+        "S_GRPSCL (group_scale) is SKIPPED, expected COMPLETE"]
+    assert state_problems(header | {"NFRAMES": 3, "FRMDIVSR": None}, done, order,
+                          not_applicable=("group_scale",)) == []
+    # a step outside the state must not be COMPLETE; an exact value is the only one accepted
+    assert state_problems(header | {"S_SATURA": "COMPLETE"}, done, order) == [
+        "S_SATURA (saturation) is COMPLETE, expected SKIPPED or absent"]
+    assert state_problems(header, done, order, exact={"dq_init": "SKIPPED"}) == [
+        "S_DQINIT (dq_init) is COMPLETE, expected SKIPPED"]

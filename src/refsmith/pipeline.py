@@ -33,11 +33,16 @@ from typing import Any
 from refsmith.errors import ConfigError
 from refsmith.files import current_umask
 from refsmith.offline import local_crds_rules_available
-from refsmith.steps import STEP_KEYWORDS, STEP_REFTYPES, step_order
+from refsmith.steps import (
+    STEP_KEYWORDS,
+    STEP_REFTYPES,
+    state_problems,
+    step_done,
+    step_order,
+)
 
 __all__ = [
     "LOGGER_NAMES",
-    "SKIPPED_WHEN_NOT_APPLICABLE",
     "STEP_REFERENCE_TYPES",
     "CalibrationResult",
     "import_pipeline",
@@ -46,17 +51,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SKIPPED_WHEN_NOT_APPLICABLE: frozenset[str] = frozenset({"group_scale", "gain_scale"})
-"""Steps that, when run, record SKIPPED instead of COMPLETE because they do not apply.
-
-Observed with jwst 3.0.0 on NIRCam (synthetic, and as the code reads for real data):
-group_scale when NFRAMES equals FRMDIVSR (or NFRAMES is a power of 2 and FRMDIVSR is
-absent) -- true of every NIRCam/NIRISS/NIRSpec/FGS readout pattern; gain_scale when neither
-the exposure nor the gain reference carries GAINFACT (only NIRSpec IRS2-era data do).
-Such a SKIPPED counts as done. The code also skips, conditionally: refpix for MIRI
-subarrays or without valid reference pixels, jump when NGROUPS <= 2, and any step whose
-reference is 'N/A' (the last is accepted by :func:`run_calibration` for that job).
-"""
 
 # step -> reference types it asks for (jwst 3.0.0 ``Step.reference_file_types``): the one
 # table in refsmith.steps
@@ -72,7 +66,6 @@ _CAL_STEP_ATTRIBUTE: dict[str, str] = {s: s for s in STEP_KEYWORDS} | {
     "dark_current": "dark_sub"
 }
 _DONE = "COMPLETE"
-_SKIPPED = "SKIPPED"
 _ABSENT = "absent"
 _LOG_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
 
@@ -237,13 +230,13 @@ def _run(
     temporaries: list[Path],
 ) -> list[str]:
     start = Path(start_file)
-    start_state, header_instrument, has_asdf = _read_start_state(start)
+    start_state, header_instrument, has_asdf, start_header = _read_start_state(start)
     try:
         order = step_order(instrument or header_instrument)
     except ConfigError as exc:
         raise _JobFailure(f"{start}: {exc}") from None
     run = _ordered_steps(steps_to_run, order)
-    targets, done_before = _targets(start, start_state, run, outputs)
+    targets, done_before = _targets(start, start_state, start_header, run, outputs)
     step_config = _step_config(run, order, overrides)
     _check_references_available(run, overrides)
     not_applicable = {
@@ -326,15 +319,16 @@ def _instrument_step(step: Any, name: str, targets: list[_Target], last: bool,
     step.run = run
 
 
-def _read_start_state(start: Path) -> tuple[dict[str, str], str, bool]:
-    """S_* values (step -> value), INSTRUME, and whether the file has an ASDF extension."""
+def _read_start_state(start: Path) -> tuple[dict[str, str], str, bool, dict[str, Any]]:
+    """S_* values (step -> value), INSTRUME, whether the file has an ASDF extension, and
+    the primary header (keyword -> value)."""
     from astropy.io import fits
 
     if not start.is_file():
         raise _JobFailure(f"start file {start} does not exist")
     try:
         with fits.open(start) as hdus:
-            header = hdus[0].header
+            header = dict(hdus[0].header)
             has_asdf = "ASDF" in hdus
     except Exception as exc:
         raise _JobFailure(f"cannot read the FITS header of {start}: {exc}") from None
@@ -343,7 +337,7 @@ def _read_start_state(start: Path) -> tuple[dict[str, str], str, bool]:
         for step, keyword in STEP_KEYWORDS.items()
         if keyword in header
     }
-    return state, str(header.get("INSTRUME", "")).strip(), has_asdf
+    return state, str(header.get("INSTRUME", "")).strip(), has_asdf, header
 
 
 def _ordered_steps(steps_to_run: Sequence[str], order: Sequence[str]) -> tuple[str, ...]:
@@ -359,13 +353,10 @@ def _ordered_steps(steps_to_run: Sequence[str], order: Sequence[str]) -> tuple[s
     return tuple(step for step in order if step in wanted)
 
 
-def _counts_as_done(step: str, value: str | None) -> bool:
-    return value == _DONE or (value == _SKIPPED and step in SKIPPED_WHEN_NOT_APPLICABLE)
-
-
 def _targets(
     start: Path,
     start_state: Mapping[str, str],
+    start_header: Mapping[str, Any],
     run: tuple[str, ...],
     outputs: Sequence[tuple[Sequence[str], str]],
 ) -> tuple[list[_Target], frozenset[str]]:
@@ -386,7 +377,8 @@ def _targets(
             f"{[sorted(s) for s in states]}"
         )
     done_before = final[0] - set(run)
-    claimed = [s for s in sorted(done_before) if not _counts_as_done(s, start_state.get(s))]
+    claimed = [s for s in sorted(done_before)
+               if not step_done(s, start_state.get(s), start_header)]
     if claimed:
         raise _JobFailure(
             f"the target state says {', '.join(claimed)} done before this job, but {start} "
@@ -492,21 +484,9 @@ def _write_checked(
         with contextlib.suppress(OSError):
             temporary.unlink()
         raise
-    problems = []
-    for step in order:
-        keyword = STEP_KEYWORDS[step]
-        value = str(header[keyword]).strip().upper() if keyword in header else None
-        if step in done_before:
-            expected = {start_state[step]}
-        elif step in target.steps:
-            expected = {_DONE}
-            if step in SKIPPED_WHEN_NOT_APPLICABLE or step in not_applicable:
-                expected.add(_SKIPPED)
-        else:
-            expected = {None, _SKIPPED}
-        if value not in expected:
-            wanted = " or ".join(sorted("absent" if e is None else e for e in expected))
-            problems.append(f"{keyword} ({step}) is {value or 'absent'}, expected {wanted}")
+    problems = state_problems(header, target.steps, order,
+                              exact={s: start_state[s] for s in done_before},
+                              not_applicable=not_applicable)
     if problems:
         temporary.unlink()
         raise _JobFailure(

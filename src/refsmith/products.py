@@ -56,7 +56,7 @@ def outputs_valid(job: CalibrationJob) -> bool:
     for this exposure (:func:`refsmith.steps.expected_statuses`) or where the job passes
     its reference as N/A; every other step must be SKIPPED or absent.
     """
-    from refsmith.steps import STEP_KEYWORDS, expected_statuses, step_order
+    from refsmith.steps import state_problems, step_order
 
     not_applicable = {s for s, refs in job.overrides.items()
                       if any(str(v) == "N/A" for v in refs.values())}
@@ -71,19 +71,9 @@ def outputs_valid(job: CalibrationJob) -> bool:
         if output.kind != "product":
             continue
         header = _header_state(path)
-        if header is None:
+        if header is None or state_problems(header, output.steps, order,
+                                            not_applicable=not_applicable):
             return False
-        for step in order:
-            keyword = STEP_KEYWORDS[step]
-            value = str(header[keyword]).strip().upper() if keyword in header else None
-            if step in output.steps:
-                allowed = set(expected_statuses(step, header))
-                if step in not_applicable:
-                    allowed.add("SKIPPED")
-            else:
-                allowed = {None, "SKIPPED"}
-            if value not in allowed:
-                return False
     return True
 
 

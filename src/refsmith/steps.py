@@ -417,6 +417,37 @@ def expected_statuses(step: str, header: Mapping[str, Any]) -> frozenset[str]:
     return frozenset({"COMPLETE"})
 
 
+def state_problems(header: Mapping[str, Any], steps: Iterable[str], order: Sequence[str], *,
+                   exact: Mapping[str, str] | None = None,
+                   not_applicable: Iterable[str] = ()) -> list[str]:
+    """How a file's S_* keywords differ from the state in which exactly ``steps`` are done.
+
+    A step of the state must be COMPLETE, or SKIPPED where it does not apply to this
+    exposure (:func:`expected_statuses`) or its reference was passed as N/A
+    (``not_applicable``); every other step of ``order`` must be SKIPPED or absent.
+    ``exact`` gives the only accepted value of some steps (e.g. the value a step done
+    before a job had in its start file). Returns one message per mismatch ([] = exact).
+    """
+    exact = exact or {}
+    wanted_steps, skippable = set(steps), set(not_applicable)
+    problems = []
+    for step in order:
+        keyword = STEP_KEYWORDS[step]
+        value = str(header[keyword]).strip().upper() if keyword in header else None
+        if step in exact:
+            expected: set[str | None] = {exact[step]}
+        elif step in wanted_steps:
+            expected = set(expected_statuses(step, header))
+            if step in skippable:
+                expected.add("SKIPPED")
+        else:
+            expected = {None, "SKIPPED"}
+        if value not in expected:
+            wanted = " or ".join(sorted("absent" if e is None else e for e in expected))
+            problems.append(f"{keyword} ({step}) is {value or 'absent'}, expected {wanted}")
+    return problems
+
+
 def describe_steps(instrument: str) -> list[dict[str, Any]]:
     """One record per step of ``instrument`` in pipeline order (for ``refsmith steps``).
 
