@@ -11,18 +11,23 @@ No timing here: speed is measured by ``benchmarks/bench_plan.py``.
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import io
 import json
 import math
 from pathlib import Path
 
+import orjson
 import pytest
 from astropy.table import MaskedColumn, Table
+from hypothesis import given
+from hypothesis import strategies as st
 
 from refsmith.catalog import CatalogOptions, scan
 from refsmith.config import load_config
 from refsmith.demo import write_dataset
-from refsmith.ecsv import ecsv_text
+from refsmith.ecsv import _quoted, ecsv_text
 from refsmith.grouping import GroupingRule, _screen, _values_of
 from refsmith.model import Exposure
 from refsmith.plan import RECORD_LISTS, build_plan, plan_json, plan_to_dict, write_run_dir
@@ -66,6 +71,16 @@ def test_ecsv_text_is_what_astropy_writes_and_reads_back() -> None:
     assert list(back["f"].mask) == [v is None for v in floats]
 
 
+@given(st.lists(st.text(st.sampled_from('ab "\'\r\n\t,#é\\'), min_size=1), min_size=1,
+                max_size=5))
+def test_ecsv_rows_are_what_the_csv_module_writes(row: list[str]) -> None:
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=" ", quotechar='"', lineterminator="\n").writerow(row)
+    assert " ".join(cell for [cell] in (_quoted([c]) for c in row)) + "\n" == (
+        buffer.getvalue())
+    assert " ".join(_quoted(row)) + "\n" == buffer.getvalue()
+
+
 @pytest.mark.parametrize("name", ["DATE-OBS", "S_DQINIT", "a b", "x:y", "yes", "null", "é",
                                   "1x", "-a", "it's", "x" * 100])
 def test_ecsv_header_names_are_written_as_astropy_does(name: str) -> None:
@@ -105,8 +120,8 @@ def demo_plan(tmp_path_factory):
 
 
 def test_plan_json_is_plan_to_dict_one_record_per_line(demo_plan) -> None:
-    data = plan_to_dict(demo_plan)
-    text = plan_json(data)
+    data = plan_to_dict(demo_plan)  # the obvious path: every record through to_dict
+    text = plan_json(demo_plan).decode()
     assert json.loads(text) == data
     lines = text.splitlines()
     for key in RECORD_LISTS:
@@ -115,8 +130,20 @@ def test_plan_json_is_plan_to_dict_one_record_per_line(demo_plan) -> None:
         start = lines.index(f' "{key}": [')
         assert [json.loads(line.strip().rstrip(",")) for line in
                 lines[start + 1: start + 1 + len(records)]] == records
-    assert json.loads(plan_json({**data, "groups": [], "notices": ["a\nb"]}))["notices"] == [
-        "a\nb"]
+        assert lines[start + 1 + len(records)] == " ],"
+    odd = dataclasses.replace(demo_plan, notices=("a\nb",), calibration=dataclasses.replace(
+        demo_plan.calibration, groups=()))
+    back = json.loads(plan_json(odd))
+    assert back["notices"] == ["a\nb"]
+    assert back["groups"] == []
+
+
+def test_job_dataclass_fields_are_their_records(demo_plan) -> None:
+    """plan_json encodes jobs from their fields: they must be what to_dict gives."""
+    jobs = [*demo_plan.calibration.calibration_jobs, *demo_plan.calibration.reffile_jobs]
+    assert jobs
+    for job in jobs:
+        assert orjson.loads(orjson.dumps(job)) == json.loads(json.dumps(job.to_dict()))
 
 
 def test_run_directory_tables_are_the_astropy_tables(demo_plan) -> None:

@@ -128,7 +128,7 @@ def cmd_steps(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from refsmith.plan import build_plan, plan_to_dict, summary_rows, write_run_dir
+    from refsmith.plan import build_plan, summary_rows, write_run_dir
 
     config = load(args.config)
     with progress_bar("reading headers") as update:
@@ -139,11 +139,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
             "no input files found: check inputs.paths in the config and the inputs given on "
             "the command line (directories and globs keep only names matching inputs.pattern)"
         )
-    write_run_dir(plan)
+    paths = write_run_dir(plan)
     for warning in plan.warnings:
         err.print(f"[yellow]warning:[/] {escape(warning)}")
-    if args.format == "json":
-        print_json(plan_to_dict(plan))
+    if args.format == "json":  # exactly the plan.json just written
+        sys.stdout.flush()
+        sys.stdout.buffer.write(paths["plan.json"].read_bytes())
+        sys.stdout.buffer.flush()
         return EXIT_OK
     for missing in plan.catalog.discovery.missing:
         err.print(f"[yellow]warning:[/] {escape(missing)}: no such file, or nothing matched")

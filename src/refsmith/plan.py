@@ -7,6 +7,7 @@ files on disk, and :func:`write_run_dir` serialises its result (``plan.json``,
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -17,12 +18,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from refsmith import __version__
 from refsmith.catalog import Catalog, CatalogOptions, TimeSpec, gc_paused, scan
 from refsmith.classify import letters
 from refsmith.config import Config
 from refsmith.ecsv import ecsv_text
-from refsmith.files import atomic_write_text
+from refsmith.files import atomic_write_bytes, atomic_write_text
 from refsmith.grouping import GroupingRule
 from refsmith.model import Exposure, Group, Leftover
 from refsmith.planning import CalibrationPlan, PlanningOptions, RecipeSpec, plan_calibration
@@ -199,8 +202,11 @@ def plugin_warnings(config: Config) -> list[str]:
 
     ``package.module:Class`` names are not imported here (that is the run's business).
     """
-    from refsmith.plugins.registry import installed_plugins
+    from refsmith.plugins.registry import BUILTIN_PLUGINS, installed_plugins
 
+    wanted = {recipe.plugin or name for name, recipe in config.recipes.items()}
+    if all(":" in plugin or plugin in BUILTIN_PLUGINS for plugin in wanted):
+        return []  # no need to read every package's entry points (~0.1 s)
     installed = installed_plugins()
     warnings = []
     for name, recipe in config.recipes.items():
@@ -251,8 +257,12 @@ def group_record(group: Group) -> dict[str, Any]:
     }
 
 
-def plan_to_dict(plan: Plan) -> dict[str, Any]:
-    """plan.json content (schema ``refsmith.plan/1``, documented in docs/plan-schema.md)."""
+def plan_to_dict(plan: Plan, *, jobs_as_records: bool = True) -> dict[str, Any]:
+    """plan.json content (schema ``refsmith.plan/1``, documented in docs/plan-schema.md).
+
+    ``jobs_as_records=False`` leaves calibration and reffile jobs as their dataclasses
+    (for :func:`plan_json`, whose encoder reads their fields directly).
+    """
     calibration = plan.calibration
     discovery = plan.catalog.discovery
     return {
@@ -275,8 +285,10 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             {"recipe": x.recipe, "path": x.path, "reason": x.reason}
             for x in calibration.leftovers
         ],
-        "calibration_jobs": [j.to_dict() for j in calibration.calibration_jobs],
-        "reffile_jobs": [j.to_dict() for j in calibration.reffile_jobs],
+        "calibration_jobs": [j.to_dict() for j in calibration.calibration_jobs]
+        if jobs_as_records else list(calibration.calibration_jobs),
+        "reffile_jobs": [j.to_dict() for j in calibration.reffile_jobs]
+        if jobs_as_records else list(calibration.reffile_jobs),
         "combine_jobs": [j.to_dict() for j in calibration.combine_jobs],
         "stats": {k: dict(v) for k, v in dict(calibration.stats).items()},
     }
@@ -301,7 +313,7 @@ def write_run_dir(plan: Plan) -> dict[str, Path]:
     paths = {name: plan.run_dir / name for name in
              ("plan.json", "catalog.ecsv", "groups.ecsv", "leftovers.ecsv")}
     with gc_paused():  # ~10^6 acyclic objects: collections cost ~30% (measured)
-        atomic_write_text(paths["plan.json"], plan_json(plan_to_dict(plan)))
+        atomic_write_bytes(paths["plan.json"], plan_json(plan))
         atomic_write_text(paths["catalog.ecsv"], ecsv_text(plan.catalog.table_columns()))
         groups = plan.groups
         members = [(g, m) for g in groups for m in g.members]
@@ -323,24 +335,42 @@ def write_run_dir(plan: Plan) -> dict[str, Path]:
     return paths
 
 
-# The long lists of plan.json: one record per line (the rest is indented). The C JSON
-# encoder only runs without indent: 0.4 s instead of 1.5 s for 10,000 exposures (measured).
+# The long lists of plan.json: one record per line (the rest is indented).
 RECORD_LISTS = ("exposures", "groups", "leftovers", "calibration_jobs", "reffile_jobs",
                 "combine_jobs")
 
 
-def plan_json(data: Mapping[str, Any]) -> str:
-    """plan.json text of :func:`plan_to_dict`'s ``data``: the top level indented by one
-    space, each record of the long lists (:data:`RECORD_LISTS`) on one line."""
-    encode = json.JSONEncoder(check_circular=False).encode  # plain trees: no cycles
-    items = []
-    for key, value in data.items():
+def _encode_default(value: Any) -> Any:
+    """What orjson cannot encode itself: mappings as dicts, sets sorted, the rest as text."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
+    return str(value)
+
+
+def plan_json(plan: Plan) -> bytes:
+    """plan.json (UTF-8): :func:`plan_to_dict`'s content, the top level indented by one
+    space, each record of the long lists (:data:`RECORD_LISTS`) on one line.
+
+    The job records are encoded by orjson straight from their dataclasses (their fields
+    are their ``to_dict`` keys; a test holds the two equal): 0.13 s instead of 1.1 s for
+    the 30 MB of jobs of 10,000 exposures (measured).
+    """
+    data = plan_to_dict(plan, jobs_as_records=False)
+    encode = functools.partial(orjson.dumps, default=_encode_default,
+                               option=orjson.OPT_NON_STR_KEYS)
+    chunks = [b"{\n"]
+    for n, (key, value) in enumerate(data.items()):
+        chunks.append(b"" if n == 0 else b",\n")
         if key in RECORD_LISTS and value:
-            records = ",\n  ".join(map(encode, value))
-            items.append(f" {encode(key)}: [\n  {records}\n ]")
+            chunks += [b' "', key.encode(), b'": [\n  ', b",\n  ".join(map(encode, value)),
+                       b"\n ]"]
         else:  # JSON strings hold no raw newline: every one is an indentation
-            items.append(f" {encode(key)}: " + json.dumps(value, indent=1).replace("\n", "\n "))
-    return "{\n" + ",\n".join(items) + "\n}\n"
+            text = json.dumps(value, indent=1, default=_encode_default).replace("\n", "\n ")
+            chunks.append(f" {json.dumps(key)}: {text}".encode())
+    chunks.append(b"\n}\n")
+    return b"".join(chunks)
 
 
 # ---------------------------------------------------------------- summaries

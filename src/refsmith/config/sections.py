@@ -116,8 +116,8 @@ MaxDays = Annotated[dict[str, PositiveFloat], BeforeValidator(_upper_keys)]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True,
-                              use_attribute_docstrings=True)
+    # field docstrings document the fields: config/reference.py reads them for the docs
+    model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
 # ------------------------------------------------------------------ sections
