@@ -7,6 +7,7 @@ needs no extra dependency; rich only formats the output.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -130,6 +131,9 @@ def cmd_steps(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     from refsmith.plan import build_plan, summary_rows, write_run_dir
 
+    # A short-lived process that builds ~10^6 acyclic objects: the cyclic collector
+    # would scan them all several times and free nothing (0.15 s of 10,000 files).
+    gc.disable()
     config = load(args.config)
     with progress_bar("reading headers") as update:
         plan = build_plan(config, args.inputs, run_dir=args.run_dir,

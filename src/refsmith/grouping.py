@@ -224,7 +224,8 @@ def _rule_record(rule: GroupingRule, parts: Sequence[_Part]) -> dict[str, Any]:
     return record
 
 
-def build_groups(exposures: Sequence[Exposure], rule: GroupingRule) -> GroupingResult:
+def build_groups(exposures: Sequence[Exposure], rule: GroupingRule, *,
+                 shared: dict[tuple, Any] | None = None) -> GroupingResult:
     """Build one recipe's groups and explain every exposure of its types left out.
 
     Parameters
@@ -234,6 +235,10 @@ def build_groups(exposures: Sequence[Exposure], rule: GroupingRule) -> GroupingR
         be unique.
     rule : GroupingRule
         The recipe's grouping rule.
+    shared : dict, optional
+        A cache shared by calls with the same ``exposures``: the screened, partitioned and
+        sorted candidates of each image type, reused by recipes that screen alike (same
+        ``select`` and ``group_by``).
 
     Returns
     -------
@@ -248,13 +253,54 @@ def build_groups(exposures: Sequence[Exposure], rule: GroupingRule) -> GroupingR
         If two exposures share a path.
     """
     parts = _parts(rule)
-    names = {p.name for p in parts}
+    reasons: _Reasons = {}
+    partitions: dict[tuple[str, ...], dict[str, Sequence[Exposure]]] = {}
+    for part in parts:
+        key = (part.name, tuple(rule.select.items()), rule.group_by)
+        screened = shared.get(key) if shared is not None else None
+        if screened is None:
+            screened = _screen_type(exposures, rule, part.name)
+            if shared is not None:
+                shared[key] = screened
+        why, by_key = screened
+        reasons.update(why)
+        for partition_key, items in by_key.items():
+            partitions.setdefault(partition_key, {})[part.name] = items
+    shape = _all_of if parts[0].count is None else _counted
+    record = MappingProxyType(_rule_record(rule, parts))
+    ids = _partition_ids(sorted(partitions))
+    groups: list[Group] = []
+    for key in sorted(partitions):
+        by_type = {p.name: partitions[key].get(p.name, ()) for p in parts}
+        first = min((items[0] for items in by_type.values() if items), key=_time_order)
+        formed, why = shape(rule, parts, _Partition("/".join(key) or "(all)", by_type))
+        reasons.update(why)
+        kept = [f for f in formed if sum(map(len, f)) >= rule.min_size]
+        in_kept = {e.path for f in kept for members in f for e in members}
+        for f in formed:
+            size = sum(map(len, f))
+            if size < rule.min_size:
+                for e in (e for members in f for e in members if e.path not in in_kept):
+                    reasons.setdefault(e.path, f"group of {size} < min_size {rule.min_size}")
+        partition = tuple(zip(rule.group_by, (first.value(k) for k in rule.group_by),
+                              strict=True))
+        prefix = "-".join(x for x in (rule.recipe, ids[key]) if x)
+        groups += [_group(rule, parts, f, f"{prefix}-{n:03d}", partition, record)
+                   for n, f in enumerate(kept, 1)]
+    leftovers = tuple(Leftover(rule.recipe, path, reasons[path]) for path in sorted(reasons))
+    return GroupingResult(tuple(groups), leftovers)
+
+
+def _screen_type(exposures: Sequence[Exposure], rule: GroupingRule, imtype: str
+                 ) -> tuple[_Reasons, dict[tuple[str, ...], list[Exposure]]]:
+    """The exposures of one image type: why each non-candidate is one, and the candidates
+    by partition key, each list in (time, path) order."""
     reasons: _Reasons = {}
     partitions: dict[tuple[str, ...], list[Exposure]] = {}
     seen: set[str] = set()
     group_values = _values_of(rule.group_by)
     for exposure in exposures:
-        if exposure.imtype not in names:
+        if exposure.imtype != imtype:
             continue
         if exposure.path in seen:
             raise ValueError(f"exposure {exposure.path} is listed twice")
@@ -264,30 +310,9 @@ def build_groups(exposures: Sequence[Exposure], rule: GroupingRule) -> GroupingR
             reasons[exposure.path] = why
         else:
             partitions.setdefault(key, []).append(exposure)
-    shape = _all_of if parts[0].count is None else _counted
-    record = _rule_record(rule, parts)
-    ids = _partition_ids(sorted(partitions))
-    groups: list[Group] = []
-    for key in sorted(partitions):
-        items = sorted(partitions[key], key=_time_order)
-        label = "/".join(key) or "(all)"
-        by_type = {p.name: [e for e in items if e.imtype == p.name] for p in parts}
-        formed, why = shape(rule, parts, _Partition(label, by_type))
-        reasons.update(why)
-        kept = [f for f in formed if sum(map(len, f)) >= rule.min_size]
-        in_kept = {e.path for f in kept for members in f for e in members}
-        for f in formed:
-            size = sum(map(len, f))
-            if size < rule.min_size:
-                for e in (e for members in f for e in members if e.path not in in_kept):
-                    reasons.setdefault(e.path, f"group of {size} < min_size {rule.min_size}")
-        partition = tuple(zip(rule.group_by, (items[0].value(k) for k in rule.group_by),
-                              strict=True))
-        prefix = "-".join(x for x in (rule.recipe, ids[key]) if x)
-        groups += [_group(rule, parts, f, f"{prefix}-{n:03d}", partition, record)
-                   for n, f in enumerate(kept, 1)]
-    leftovers = tuple(Leftover(rule.recipe, path, reasons[path]) for path in sorted(reasons))
-    return GroupingResult(tuple(groups), leftovers)
+    for items in partitions.values():
+        items.sort(key=_time_order)
+    return reasons, partitions
 
 
 def _group(rule: GroupingRule, parts: Sequence[_Part], formed: _Formed, ident: str,
@@ -306,5 +331,5 @@ def _group(rule: GroupingRule, parts: Sequence[_Part], formed: _Formed, ident: s
         partition=partition,
         members=members,
         mjd_span=(float(min(times)), float(max(times))),
-        rule=dict(record),
+        rule=record,  # one read-only mapping shared by the recipe's groups
     )

@@ -243,17 +243,28 @@ def exposure_record(exposure: Exposure, group_by: Sequence[str]) -> dict[str, An
     }
 
 
-def group_record(group: Group) -> dict[str, Any]:
-    """The plan.json record of one group."""
+def group_record(group: Group, plain: dict[int, Any] | None = None) -> dict[str, Any]:
+    """The plan.json record of one group.
+
+    ``plain``: a cache of the plain partition and rule of groups sharing them (by ``id``
+    of the group's objects, alive while the groups are).
+    """
+    plain = {} if plain is None else plain
+    partition = plain.get(id(group.partition))
+    if partition is None:
+        partition = plain[id(group.partition)] = {k: _plain(v) for k, v in group.partition}
+    rule = plain.get(id(group.rule))
+    if rule is None:
+        rule = plain[id(group.rule)] = _plain(dict(group.rule))
     return {
         "id": group.id,
         "recipe": group.recipe,
         "reftype": group.reftype,
         "imtypes": group.imtypes,
-        "partition": {k: _plain(v) for k, v in group.partition},
+        "partition": partition,
         "members": [{"role": m.role, "path": m.path} for m in group.members],
         "mjd_span": list(group.mjd_span),
-        "rule": {k: _plain(v) for k, v in dict(group.rule).items()},
+        "rule": rule,
     }
 
 
@@ -265,6 +276,7 @@ def plan_to_dict(plan: Plan, *, jobs_as_records: bool = True) -> dict[str, Any]:
     """
     calibration = plan.calibration
     discovery = plan.catalog.discovery
+    plain: dict[int, Any] = {}
     return {
         "schema": SCHEMA,
         "refsmith_version": __version__,
@@ -280,7 +292,7 @@ def plan_to_dict(plan: Plan, *, jobs_as_records: bool = True) -> dict[str, Any]:
             "filtered_by_pattern": discovery.filtered,
         },
         "exposures": [exposure_record(e, plan.group_by) for e in plan.catalog.exposures],
-        "groups": [group_record(g) for g in calibration.groups],
+        "groups": [group_record(g, plain) for g in calibration.groups],
         "leftovers": [
             {"recipe": x.recipe, "path": x.path, "reason": x.reason}
             for x in calibration.leftovers

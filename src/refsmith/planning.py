@@ -174,6 +174,7 @@ class _JobTemplate:
     label: str  # <laststep>_<stateid> of the final state
     outputs: tuple[tuple[tuple[str, ...], str, str, str], ...]  # steps, kind, label, strun
     flags: tuple[str, ...]  # argv after --output_file, before the overrides
+    products: tuple[frozenset[str], ...]  # the states of the outputs of kind 'product'
 
 
 @functools.lru_cache(maxsize=4096)
@@ -216,7 +217,8 @@ def _job_templates(instrument: str, start: frozenset[str], targets: frozenset,
             chain=chain, start_steps=tuple(x for x in order if x in start),
             skip=tuple(x for x in order if x not in chain), states=tuple(states), final=final,
             label=f"{final_steps[-1]}_{state_id(final_steps)}", outputs=tuple(outputs),
-            flags=tuple(flags)))
+            flags=tuple(flags),
+            products=tuple(frozenset(o[0]) for o in outputs if o[1] == "product")))
     return tuple(templates)
 
 
@@ -311,7 +313,13 @@ def plan_calibration(exposures: Sequence[Exposure], recipes: Sequence[RecipeSpec
         Unresolvable references, clashing outputs, or a cyclic ``self`` reference.
     """
     if group_builder is None:
-        from refsmith.grouping import build_groups as group_builder
+        from refsmith.grouping import build_groups
+
+        shared: dict[tuple, Any] = {}  # recipes screening the same exposures share it
+
+        def group_builder(candidates: Sequence[Exposure], rule: GroupingRule) -> Any:
+            return build_groups(candidates, rule,
+                                shared=shared if candidates is exposures else None)
     read = options.read_headers or default_header_reader(options.catalog_options)
     store = Path(options.store_dir)
     out_root = Path(options.output_dir) if options.output_dir else Path(".").resolve()
@@ -401,7 +409,7 @@ def plan_calibration(exposures: Sequence[Exposure], recipes: Sequence[RecipeSpec
         recipe = spec_by_name[group.recipe]
         for member in group.members:
             exposure = by_path[member.path]
-            choice = choose(recipe, exposure)
+            choice = choices.get((group.recipe, member.path)) or choose(recipe, exposure)
             if choice.excluded:
                 raise PlanError(f"group {group.id}: {member.path} cannot be calibrated for "
                                 f"recipe {recipe.name!r}: {choice.excluded}")
@@ -463,6 +471,7 @@ def plan_calibration(exposures: Sequence[Exposure], recipes: Sequence[RecipeSpec
     uses_self = any(str(v).strip().lower() == "self" for v in options.references.values())
     recipe_names = [r.name for r in recipes]
     instruments: dict[str | None, str] = {}  # INSTRUME value -> normalised
+    store_prefix = os.path.join(store, "")
     for (path, start), request in sorted(requests.items()):
         raw = request.raw
         instrument = instruments.get(raw.instrument)
@@ -470,31 +479,34 @@ def plan_calibration(exposures: Sequence[Exposure], recipes: Sequence[RecipeSpec
             instrument = pipeline_steps.normalize_instrument(raw.instrument or "")
             instruments[raw.instrument] = instrument
         base = base_name(path)
-        directory = os.path.join(store, base)
-        # os.path.join(store, base, name) for the ~3 names of each job, at a third of the
-        # cost (no name starts with '/': it starts with the base name)
-        prefix = os.path.join(directory, "")
+        directory = store_prefix + base  # os.path.join: no base name starts with '/'
+        prefix = directory + "/"
+        label = safe_label(base)
         templates = _job_templates(instrument, request.start_steps,
                                    frozenset(request.targets), frozenset(request.saves),
                                    frozenset(request.fitopt))
         for template in templates:
-            outputs = tuple(
-                Output(steps, f"{prefix}{base}_{label}.fits", kind,
+            outputs = tuple([
+                Output(steps, f"{prefix}{base}_{suffix}.fits", kind,
                        f"{base}_{strun_suffix}.fits")
-                for steps, kind, label, strun_suffix in template.outputs
-            )
+                for steps, kind, suffix, strun_suffix in template.outputs
+            ])
             key = (template.chain, instrument, raw.detector, raw.subarray)
             if uses_self or key not in override_cache:
                 override_cache[key] = _overrides(template.chain, raw, resolver)
             overrides, depends = override_cache[key]
-            serves = sorted({rg for s in template.states for rg in request.targets[s]})
-            job_id = f"cal-{safe_label(base)}-{template.label}"
-            for output in outputs:
-                if output.kind == "product":
-                    produced[(path, frozenset(output.steps))] = (job_id, output.path)
+            job_id = f"cal-{label}-{template.label}"
+            for output, state in zip(
+                    (o for o in outputs if o.kind == "product"), template.products, strict=True):
+                produced[(path, state)] = (job_id, output.path)
             override_flags = [f"--steps.{step}.override_{reftype}={ref}"
                               for step in template.chain
-                              for reftype, ref in sorted(overrides.get(step, {}).items())]
+                              for reftype, ref in sorted(overrides.get(step, {}).items())
+                              ] if overrides else []
+            if len(templates) == 1:  # one run serves every request
+                serves = {rg for served in request.targets.values() for rg in served}
+            else:
+                serves = {rg for state in template.states for rg in request.targets[state]}
             names = {n for n, _ in serves}
             jobs.append(CalibrationJob(
                 id=job_id, exposure=path, instrument=instrument, start_file=start,
@@ -504,7 +516,7 @@ def plan_calibration(exposures: Sequence[Exposure], recipes: Sequence[RecipeSpec
                       f"--output_dir={directory}", f"--output_file={base}",
                       *template.flags, *override_flags),
                 groups=tuple(sorted({g for _, g in serves})),
-                recipes=tuple(n for n in recipe_names if n in names),
+                recipes=tuple([n for n in recipe_names if n in names]),
                 depends_on=depends,
             ))
             finals = {n for n, _ in request.targets[template.final]}
@@ -513,6 +525,7 @@ def plan_calibration(exposures: Sequence[Exposure], recipes: Sequence[RecipeSpec
 
     # 6. reffile and combine jobs
     reffile_jobs: list[ReffileJob] = []
+    reffile_dirs = {r.name: os.path.join(out_root, "reffiles", r.name, "") for r in recipes}
     for group in groups:
         recipe = spec_by_name[group.recipe]
         inputs, depends = [], set()
@@ -526,8 +539,7 @@ def plan_calibration(exposures: Sequence[Exposure], recipes: Sequence[RecipeSpec
         reffile_jobs.append(ReffileJob(
             id=f"reffile-{group.id}", recipe=group.recipe, reftype=group.reftype,
             group=group.id, plugin=recipe.plugin or group.recipe, inputs=tuple(inputs),
-            output=os.path.join(out_root, "reffiles", group.recipe,
-                                f"{safe_label(group.id)}.fits"),
+            output=f"{reffile_dirs[group.recipe]}{safe_label(group.id)}.fits",
             depends_on=tuple(sorted(depends)), params=dict(recipe.params),
             config=options.config_digest,
         ))
@@ -543,9 +555,10 @@ def plan_calibration(exposures: Sequence[Exposure], recipes: Sequence[RecipeSpec
         )
         for job_id, (spec, partition, members) in sorted(combine_specs.items())
     ]
-    edges: dict[str, list[str]] = {j.id: list(j.depends_on) for j in jobs}
-    edges.update({j.id: list(j.depends_on) for j in (*reffile_jobs, *combine_jobs)})
-    _check_acyclic(edges)
+    if uses_self:  # only 'self' references can make a cycle
+        edges: dict[str, list[str]] = {j.id: list(j.depends_on) for j in jobs}
+        edges.update({j.id: list(j.depends_on) for j in (*reffile_jobs, *combine_jobs)})
+        _check_acyclic(edges)
 
     stats = _statistics(recipes, groups, member_state, jobs, owners, leftovers, choices)
     return CalibrationPlan(
