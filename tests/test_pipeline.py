@@ -393,3 +393,38 @@ def test_unwritable_log_is_a_job_failure(synth, tmp_path):
                              [(("dq_init",), str(tmp_path / "o.fits"))], synth["overrides"],
                              str(tmp_path / "file" / "job.log"))
     assert not result.ok and "cannot write the job log" in result.error
+
+
+@pytest.mark.slow
+def test_fitopt_product_is_kept_with_the_final_one(two_stage, synth, tmp_path):
+    """save_steps: fitopt -> ramp_fit's optional results, written like every output."""
+    from refsmith.execute.worker import _calibration
+    from refsmith.jobs import CalibrationJob, Output
+
+    start = two_stage["first"].outputs[0]
+    job = CalibrationJob(
+        id="cal-fitopt", exposure=str(synth["raw"]), instrument="NIRCAM", start_file=start,
+        start_steps=FIRST, steps_to_run=REST, steps_to_skip=(),
+        outputs=(Output(ALL_STEPS, str(tmp_path / "x_rate.fits")),
+                 Output(ALL_STEPS[:-1], str(tmp_path / "x_fitopt.fits"), "fitopt")),
+        overrides=synth["overrides"])
+    result = _calibration(job.to_dict(), str(tmp_path / "job.log"))
+    assert result["ok"], result["error"]
+    assert sorted(result["outputs"]) == sorted(o.path for o in job.outputs)
+    with fits.open(tmp_path / "x_fitopt.fits") as hdus:
+        names = {h.name for h in hdus}
+        assert {"SLOPE", "SIGSLOPE", "YINT", "WEIGHTS"} <= names
+        assert hdus["SLOPE"].data.shape[-2:] == SHAPE[-2:]
+        assert np.isfinite(hdus["SLOPE"].data).any()
+    assert s_state(tmp_path / "x_rate.fits") == s_state(two_stage["second"].outputs[0])
+    assert not leftovers(tmp_path)
+    assert not (Path(start).parent / "x_fitopt.fits").exists()  # not the pipeline's name
+
+
+def test_fitopt_needs_ramp_fit_in_the_job(synth, tmp_path):
+    result = run_calibration(
+        str(synth["raw"]), FIRST, [(FIRST, str(tmp_path / "x_superbias.fits"))],
+        synth["overrides"], str(tmp_path / "job.log"), fitopt=str(tmp_path / "x_fitopt.fits"))
+    assert not result.ok
+    assert "does not run ramp_fit" in result.error
+    assert not list(tmp_path.glob("x_*"))

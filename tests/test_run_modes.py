@@ -65,3 +65,30 @@ def test_force_redo_calibration_remakes_the_products(first_run):
     remade = {n: p.stat().st_mtime_ns for n, p in products(root).items()}
     assert set(remade) == set(first_run["mtimes"])
     assert all(remade[n] > first_run["mtimes"][n] for n in remade)
+
+
+def test_save_steps_fitopt_keeps_the_optional_ramp_fit_product(tmp_path):
+    config_path = make_dataset(tmp_path, 2)
+    text = config_path.read_text().replace(
+        "readnoise: {imtypes: DD, steps: dq_init-}",
+        "readnoise: {imtypes: DD, steps: ramp_fit-, save_steps: [fitopt]}")
+    assert "fitopt" in text
+    config_path.write_text(text)
+    config = load_config(config_path)
+    summary = run(config, options=RunOptions(progress="none", report=False))
+    with JobStore(summary.run_dir / "store.sqlite", readonly=True) as store:
+        records = {r.id: r for r in store.jobs()}
+    assert all(r.state == "done" for r in records.values() if r.kind == "calibration")
+    # the read noise plug-in wants ramps: these inputs are rate images, and it says so
+    failed = [r for r in records.values() if r.state == "failed"]
+    assert [r.id for r in failed] == ["reffile-readnoise-NRCA1-SUB64P-RAPID-001"]
+    assert "D1 is not a ramp" in failed[0].error and "dq_init-" in failed[0].error
+    fitopt = [o for j in plan_jobs(summary.run_dir) for o in j.outputs if o.kind == "fitopt"]
+    assert len(fitopt) == 2  # one per exposure, made by the job that runs ramp_fit
+    assert all(Path(o.path).is_file() for o in fitopt)
+    assert {Path(o.path).name for o in fitopt} <= set(products(tmp_path))
+    again = run(config, options=RunOptions(progress="none", report=False))
+    with JobStore(again.run_dir / "store.sqlite", readonly=True) as store:
+        redone = [r.id for r in store.jobs() if r.kind == "calibration"
+                  and r.attempts != records[r.id].attempts]
+    assert redone == []  # resume accepts the fitopt files: no calibration again

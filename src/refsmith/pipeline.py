@@ -138,6 +138,7 @@ def run_calibration(
     log_path: str,
     *,
     instrument: str | None = None,
+    fitopt: str | None = None,
 ) -> CalibrationResult:
     """Run calwebb_detector1 on one file and write the requested products atomically.
 
@@ -161,6 +162,9 @@ def run_calibration(
         File the job's log records are appended to (created with its directory).
     instrument : str, optional
         INSTRUME, for the step order; read from the start file when not given.
+    fitopt : str, optional
+        Where to keep ramp_fit's optional results product (``save_opt``; the job must
+        run ramp_fit). Written atomically like the others, before the final product.
 
     Returns
     -------
@@ -185,7 +189,7 @@ def run_calibration(
                  [dest for _, dest in outputs])
         try:
             published = _run(start_file, steps_to_run, outputs, overrides, instrument,
-                             temporaries)
+                             temporaries, fitopt)
             error = ""
         except _JobFailure as exc:
             error = str(exc)
@@ -228,6 +232,7 @@ def _run(
     overrides: Mapping[str, Mapping[str, str]],
     instrument: str | None,
     temporaries: list[Path],
+    fitopt: str | None = None,
 ) -> list[str]:
     start = Path(start_file)
     start_state, header_instrument, has_asdf, start_header = _read_start_state(start)
@@ -237,7 +242,11 @@ def _run(
         raise _JobFailure(f"{start}: {exc}") from None
     run = _ordered_steps(steps_to_run, order)
     targets, done_before = _targets(start, start_state, start_header, run, outputs)
+    if fitopt and "ramp_fit" not in run:
+        raise _JobFailure(f"fitopt output {fitopt}: the job does not run ramp_fit")
     step_config = _step_config(run, order, overrides)
+    if fitopt:
+        step_config["ramp_fit"]["save_opt"] = True
     _check_references_available(run, overrides)
     not_applicable = {
         step for step, refs in overrides.items() if any(v == "N/A" for v in refs.values())
@@ -271,6 +280,10 @@ def _run(
     for index, name in enumerate(run, start=1):
         _instrument_step(getattr(pipeline, name), name, by_ran.get(index, []), index == len(run),
                          publish)
+    fitopt_written: list[Path] = []
+    if fitopt:
+        _capture_fitopt(pipeline.ramp_fit, Path(fitopt).absolute(), temporaries,
+                        fitopt_written)
 
     try:
         result = pipeline.run(pipeline_input)
@@ -289,6 +302,12 @@ def _run(
     # All products are complete and checked: give them their final names, intermediate
     # states first, so that a final product on disk implies its intermediates are there.
     published = []
+    if fitopt:
+        if not fitopt_written:
+            raise _JobFailure(f"ramp_fit made no optional results product for {fitopt}")
+        os.replace(fitopt_written[0], fitopt)
+        temporaries.remove(fitopt_written[0])
+        published.append(str(Path(fitopt).absolute()))
     for target in sorted(targets, key=lambda t: t.ran):
         os.replace(written[target.destination], target.destination)
         temporaries.remove(written[target.destination])
@@ -317,6 +336,45 @@ def _instrument_step(step: Any, name: str, targets: list[_Target], last: bool,
         return result
 
     step.run = run
+
+
+def _capture_fitopt(step: Any, destination: Path, temporaries: list[Path],
+                    written: list[Path]) -> None:
+    """Make ``step.save_model`` (ramp_fit) write its ``fitopt`` product to a temporary
+    file for ``destination`` instead of the pipeline's own name; other suffixes go on."""
+    original = step.save_model
+
+    def save_model(model: Any, suffix: str | None = None, *args: Any, **kwargs: Any) -> Any:
+        if suffix != "fitopt":
+            return original(model, suffix, *args, **kwargs)
+        temporary = _write_temporary(model, destination)
+        temporaries.append(temporary)
+        written.append(temporary)
+        return [str(destination)]
+
+    step.save_model = save_model
+
+
+def _write_temporary(model: Any, destination: Path) -> Path:
+    """Write ``model`` (named ``destination``) to a temporary file beside it, synced."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, name = tempfile.mkstemp(
+        prefix=f".{destination.name}.", suffix=".part", dir=destination.parent
+    )
+    temporary = Path(name)
+    try:
+        model.meta.filename = destination.name
+        with os.fdopen(descriptor, "wb") as stream:
+            # to_fits on a stream keeps meta.filename (a path would set the temporary name)
+            model.to_fits(stream, overwrite=True)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, 0o666 & ~current_umask())  # mkstemp made it private
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
+    return temporary
 
 
 def _read_start_state(start: Path) -> tuple[dict[str, str], str, bool, dict[str, Any]]:
@@ -466,19 +524,8 @@ def _write_checked(
     for step in done_before:
         setattr(model.meta.cal_step, _CAL_STEP_ATTRIBUTE[step], start_state[step])
     destination = target.destination
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, name = tempfile.mkstemp(
-        prefix=f".{destination.name}.", suffix=".part", dir=destination.parent
-    )
-    temporary = Path(name)
+    temporary = _write_temporary(model, destination)
     try:
-        model.meta.filename = destination.name
-        with os.fdopen(descriptor, "wb") as stream:
-            # to_fits on a stream keeps meta.filename (a path would set the temporary name)
-            model.to_fits(stream, overwrite=True)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, 0o666 & ~current_umask())  # mkstemp made it private
         header = fits.getheader(temporary, 0)
     except BaseException:
         with contextlib.suppress(OSError):

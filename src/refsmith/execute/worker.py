@@ -153,16 +153,17 @@ def _calibration(data: Mapping[str, Any], log_path: str) -> dict[str, Any]:
     from refsmith.pipeline import run_calibration
 
     job = CalibrationJob.from_dict(data)
-    unsupported = [o.path for o in job.outputs if o.kind != "product"]
-    if unsupported:
-        message = (f"outputs of kind {sorted({o.kind for o in job.outputs} - {'product'})} "
-                   f"(e.g. save_steps: fitopt) are not produced by this version: {unsupported}")
+    fitopt = [o.path for o in job.outputs if o.kind == "fitopt"]
+    unsupported = [o.path for o in job.outputs if o.kind not in ("product", "fitopt")]
+    if unsupported or len(fitopt) > 1:
+        message = (f"outputs this version cannot produce: {unsupported or fitopt} (kinds: "
+                   "one 'product' per state, at most one 'fitopt')")
         _append_log(log_path, message)
         return {"ok": False, "outputs": [], "error": message, "permanent": True}
     result = run_calibration(
         job.start_file, job.steps_to_run,
-        [(o.steps, o.path) for o in job.outputs], job.overrides, log_path,
-        instrument=job.instrument or None,
+        [(o.steps, o.path) for o in job.outputs if o.kind == "product"], job.overrides,
+        log_path, instrument=job.instrument or None, fitopt=fitopt[0] if fitopt else None,
     )
     return _result_dict(result)
 

@@ -43,7 +43,13 @@ class ReadnoisePlugin(ReffilePlugin):
         samples = []
         for first, second in pairs(group.require("D", 2)):
             a, b = first.read().masked(), second.read().masked()
-            if a.shape[1:] != b.shape[1:] or a.ndim != 4:
+            for member, data in ((first, a), (second, b)):
+                if data.ndim != 4:
+                    raise ValueError(
+                        f"{member.role} is not a ramp (ints x groups x rows x columns) but "
+                        f"{data.ndim}-D {data.shape}: read noise needs inputs calibrated "
+                        "before ramp_fit (steps: dq_init-)")
+            if a.shape[1:] != b.shape[1:]:
                 raise ValueError(f"{first.role} and {second.role} are not ramps of one shape: "
                                  f"{a.shape}, {b.shape}")
             if a.shape[1] < 2:
