@@ -6,11 +6,13 @@ Built by :mod:`refsmith.planning`; see docs/planning.md.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
+from refsmith.records import record
 
-@dataclass(frozen=True)
+
+@record
 class Output:
     """One product a calibration job keeps.
 
@@ -41,7 +43,7 @@ class Output:
                    kind=data.get("kind", "product"), strun_name=data.get("strun_name", ""))
 
 
-@dataclass(frozen=True)
+@record
 class CalibrationJob:
     """Run calwebb_detector1 once on one file, from its state to a target state.
 
@@ -108,7 +110,7 @@ class CalibrationJob:
         )
 
 
-@dataclass(frozen=True)
+@record
 class ReffileInput:
     """One member of a group: its role, raw exposure and the calibrated file to read."""
 
@@ -124,7 +126,7 @@ class ReffileInput:
         return cls(role=data["role"], exposure=data["exposure"], path=data["path"])
 
 
-@dataclass(frozen=True)
+@record
 class ReffileJob:
     """Make one individual reference file from one group (after its calibration jobs)."""
 
@@ -164,7 +166,7 @@ class ReffileJob:
         )
 
 
-@dataclass(frozen=True)
+@record
 class CombineJob:
     """Combine a recipe's individual reference files of one partition into the final one."""
 
@@ -204,7 +206,7 @@ class CombineJob:
         )
 
 
-@dataclass(frozen=True)
+@record
 class Rejected:
     """A start candidate that was not used, and why."""
 
@@ -215,7 +217,7 @@ class Rejected:
         return {"path": self.path, "reason": self.reason}
 
 
-@dataclass(frozen=True)
+@record
 class StartChoice:
     """For one (recipe, exposure): the file to start from and why (``refsmith explain``).
 

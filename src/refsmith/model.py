@@ -7,8 +7,10 @@ These are plain data; the functions that build them live in ``catalog``, ``group
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
+
+from refsmith.records import record
 
 # Attributes of Exposure that correspond to a primary-header keyword.
 STANDARD_KEYWORDS: dict[str, str] = {
@@ -22,7 +24,7 @@ STANDARD_KEYWORDS: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class Exposure:
     """One input file as the catalog sees it (primary header only).
 
@@ -79,7 +81,7 @@ class Exposure:
         return self.path.rsplit("/", 1)[-1]
 
 
-@dataclass(frozen=True)
+@record
 class Member:
     """One exposure in a group, with its role (D1, D2, F1, ...)."""
 
@@ -87,7 +89,7 @@ class Member:
     path: str
 
 
-@dataclass(frozen=True)
+@record
 class Group:
     """The inputs of one individual reference file.
 
@@ -109,7 +111,7 @@ class Group:
         return tuple(m.path for m in self.members)
 
 
-@dataclass(frozen=True)
+@record
 class Leftover:
     """A candidate of a recipe that ended up in no group, and why."""
 
