@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,7 @@ __all__ = [
 ]
 
 FITOPT = "fitopt"
+_UNSET = object()
 GroupBuilder = Callable[[Sequence[Exposure], Any], Any]
 
 
@@ -358,43 +360,37 @@ def plan_calibration(exposures: Sequence[Exposure], recipes: Sequence[RecipeSpec
     groups: list[Group] = []
     leftovers: list[Leftover] = []
     spec_by_name = {r.name: r for r in recipes}
-    required_by: dict[tuple[str, str | None], tuple[str, ...] | None] = {}
+    required_by: dict[tuple[str, str | None], Any] = {}
 
     def choose(recipe: RecipeSpec, exposure: Exposure) -> StartChoice:
-        key = (recipe.name, exposure.path)
-        choice = choices.get(key)
-        if choice is not None:
-            return choice
         # the required state per (recipe, INSTRUME value); None: unknown instrument
         state_key = (recipe.name, exposure.instrument)
-        if state_key not in required_by:
+        required = required_by.get(state_key, _UNSET)
+        if required is _UNSET:
             try:
                 instrument = pipeline_steps.normalize_instrument(exposure.instrument or "")
             except ConfigError:
-                required_by[state_key] = None
+                required = None
             else:
                 required = required_state(recipe, instrument)
                 save_states(recipe, required, instrument)  # validates save_steps
-                required_by[state_key] = required
-        required = required_by[state_key]
+            required_by[state_key] = required
         if required is None:
-            choice = StartChoice(recipe.name, exposure.path, (), "", (), (),
-                                 excluded=f"unknown instrument "
-                                 f"{exposure.instrument!r}: cannot plan calibration")
-        else:
-            view = headers.get(exposure.path, exposure)
-            choice = choose_start(view, products.get(base_name(exposure.path), []),
-                                  recipe.name, required)
-        choices[key] = choice
-        return choice
+            return StartChoice(recipe.name, exposure.path, (), "", (), (),
+                               excluded=f"unknown instrument "
+                               f"{exposure.instrument!r}: cannot plan calibration")
+        view = headers.get(exposure.path, exposure) if headers else exposure
+        found = products.get(base_name(exposure.path), []) if products else []
+        return choose_start(view, found, recipe.name, required)
 
     for recipe in recipes:
+        name = recipe.name
         excluded = set()
-        for exposure in candidates[recipe.name]:
-            choice = choose(recipe, exposure)
+        for exposure in candidates[name]:
+            choice = choices[(name, exposure.path)] = choose(recipe, exposure)
             if choice.excluded:
                 excluded.add(exposure.path)
-                leftovers.append(Leftover(recipe.name, exposure.path, choice.excluded))
+                leftovers.append(Leftover(name, exposure.path, choice.excluded))
         result = group_builder(
             [e for e in exposures if e.path not in excluded] if excluded else exposures,
             recipe.rule)
@@ -409,7 +405,9 @@ def plan_calibration(exposures: Sequence[Exposure], recipes: Sequence[RecipeSpec
         recipe = spec_by_name[group.recipe]
         for member in group.members:
             exposure = by_path[member.path]
-            choice = choices.get((group.recipe, member.path)) or choose(recipe, exposure)
+            choice = choices.get((group.recipe, member.path))
+            if choice is None:  # a group builder's member that was no candidate
+                choice = choices[(group.recipe, member.path)] = choose(recipe, exposure)
             if choice.excluded:
                 raise PlanError(f"group {group.id}: {member.path} cannot be calibrated for "
                                 f"recipe {recipe.name!r}: {choice.excluded}")
@@ -583,27 +581,34 @@ def _check_clashes(jobs: Sequence[CalibrationJob]) -> None:
 def _statistics(recipes, groups, member_state, jobs, owners, leftovers, choices
                 ) -> dict[str, dict[str, int]]:
     """Per recipe: exposures, already at state, jobs, step executions requested/saved."""
-    stats: dict[str, dict[str, int]] = {}
     recipe_of = {g.id: g.recipe for g in groups}
-    members: dict[str, list[StartChoice]] = {r.name: [] for r in recipes}
+    exposures: dict[str, set[str]] = {r.name: set() for r in recipes}
+    ready: dict[str, set[str]] = {r.name: set() for r in recipes}
+    requested: Counter[str] = Counter()
     for (group, _), (choice, _) in member_state.items():
-        members[recipe_of[group]].append(choice)
-    for recipe in recipes:
-        exposures = {c.exposure for c in members[recipe.name]}
-        ready = {c.exposure for c in members[recipe.name] if not c.steps_to_run}
-        requested = sum(len(c.steps_to_run) for c in members[recipe.name])
-        used = [j for j in jobs if recipe.name in j.recipes]
-        planned = sum(len(j.steps_to_run) for j in used if owners[j.id] == recipe.name)
-        stats[recipe.name] = {
-            "exposures": len(exposures),
-            "already_at_required_state": len(ready),
-            "excluded_by_start_state": sum(
-                1 for x in leftovers if x.recipe == recipe.name
-                and choices.get((recipe.name, x.path)) is not None
-                and choices[(recipe.name, x.path)].excluded == x.reason),
-            "jobs": len(used),
-            "step_executions_requested": requested,
-            "step_executions_planned": planned,
-            "step_executions_saved": requested - planned,
+        name = recipe_of[group]
+        exposures[name].add(choice.exposure)
+        if choice.steps_to_run:
+            requested[name] += len(choice.steps_to_run)
+        else:
+            ready[name].add(choice.exposure)
+    used: Counter[str] = Counter()
+    planned: Counter[str] = Counter()  # a job's steps count for its owner (in its recipes)
+    for job in jobs:
+        used.update(job.recipes)
+        planned[owners[job.id]] += len(job.steps_to_run)
+    excluded: Counter[str] = Counter(
+        x.recipe for x in leftovers
+        if (choice := choices.get((x.recipe, x.path))) is not None and choice.excluded == x.reason)
+    return {
+        recipe.name: {
+            "exposures": len(exposures[recipe.name]),
+            "already_at_required_state": len(ready[recipe.name]),
+            "excluded_by_start_state": excluded[recipe.name],
+            "jobs": used[recipe.name],
+            "step_executions_requested": requested[recipe.name],
+            "step_executions_planned": planned[recipe.name],
+            "step_executions_saved": requested[recipe.name] - planned[recipe.name],
         }
-    return stats
+        for recipe in recipes
+    }
