@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 import subprocess
 import sys
 import warnings
@@ -312,6 +313,17 @@ def test_cache_round_trip_and_schema(tmp_path: Path):
     assert hits == {"/a": ({"A": 1}, ""), "/b": (None, "empty file")}
     stale = cache.lookup({"/a": identity(10, 21)}, ["A"], "A,S_*", lambda key: True)
     assert stale == {}
+    cache.close()
+
+
+def test_cache_keeps_values_json_alone_can_read(tmp_path: Path):
+    cache = HeaderCache.open(tmp_path / "c.sqlite")
+    cache.store([("/a", 1, 1, "A", "", {"A": float("nan"), "B": 1e300, "C": "é"}),
+                 ("/b", 1, 1, "A", "", {"A": 2})])
+    hits = cache.lookup({"/a": identity(1, 1), "/b": identity(1, 1)}, ["A"], "A",
+                        lambda key: True)
+    assert math.isnan(hits["/a"][0]["A"]) and hits["/a"][0]["C"] == "é"
+    assert hits["/b"] == ({"A": 2}, "")
     cache.close()
 
 

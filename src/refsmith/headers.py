@@ -1,4 +1,5 @@
-"""Fast primary-header reader (only the needed cards) and its SQLite cache; stdlib only.
+"""Fast primary-header reader (only the needed cards) and its SQLite cache (stdlib, and
+orjson to decode the cache).
 
 The hot path of planning is reading a few keywords from thousands of primary headers.
 astropy parses ~1,000 headers/s; this reader reads 2880-byte blocks up to the END card
@@ -23,6 +24,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date
 from functools import lru_cache
 from typing import Any
+
+import orjson
 
 BLOCK = 2880
 CARD = 80
@@ -502,8 +505,14 @@ class HeaderCache:
             elif wanted == key or covered_by(wanted):
                 valid.append((path, wanted == key))
                 blobs.append(blob)
-        # One json.loads for all rows is ~2x faster than one per row.
-        for (path, exact), values in zip(valid, json.loads(f"[{','.join(blobs)}]"), strict=True):
+        # One loads for all rows is ~2x faster than one per row, orjson's 2x faster again
+        # (20 ms of 10,000 rows); json.dumps may have written NaN, which only json reads.
+        text = f"[{','.join(blobs)}]"
+        try:
+            decoded = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            decoded = json.loads(text)
+        for (path, exact), values in zip(valid, decoded, strict=True):
             if not exact:
                 values = {k: v for k, v in values.items() if k in needed or k[:2] == STEP_PREFIX}
             hits[path] = (values, "")
