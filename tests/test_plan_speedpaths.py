@@ -178,3 +178,21 @@ def test_group_values_are_exposure_values(group_by) -> None:
     for exposure in exposures:
         assert values(exposure) == tuple(exposure.value(k) for k in group_by)
         assert _screen(exposure, rule, values) == _screen(exposure, rule)
+
+
+@given(st.text(st.sampled_from("aZ09._-_ /é:"), max_size=12))
+def test_safe_label_fast_path_is_the_substitution(text: str) -> None:
+    import re
+
+    from refsmith.naming import safe_label
+
+    assert safe_label(text) == (re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "x")
+
+
+@given(st.text(st.sampled_from("ab_1.-"), max_size=8),
+       st.sampled_from(["_uncal.fits", "_uncal.FITS", "uncal.fits", "_dq_init.fits", ".fits"]))
+def test_exposure_base_fast_path_is_the_product_rule(stem: str, suffix: str) -> None:
+    from refsmith.naming import _FITS, _product_base, exposure_base
+
+    name = stem + suffix
+    assert exposure_base(f"/d/{name}") == (_product_base(name) or _FITS.sub("", name))

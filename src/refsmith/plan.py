@@ -224,8 +224,16 @@ def plugin_warnings(config: Config) -> list[str]:
 # ---------------------------------------------------------------- serialisation
 
 
-def exposure_record(exposure: Exposure, group_by: Sequence[str]) -> dict[str, Any]:
-    """The plan.json record of one exposure."""
+def exposure_record(exposure: Exposure, group_by: Sequence[str],
+                    partitions: dict[tuple, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The plan.json record of one exposure (``partitions``: a cache of the partition
+    records, which most exposures share)."""
+    values = tuple(exposure.value(k) for k in group_by)
+    partition = partitions.get(values) if partitions is not None else None
+    if partition is None:
+        partition = {k: _plain(v) for k, v in zip(group_by, values, strict=True)}
+        if partitions is not None and all(type(v) is str for v in values):
+            partitions[values] = partition
     return {
         "path": exposure.path,
         "usable": exposure.usable,
@@ -238,7 +246,7 @@ def exposure_record(exposure: Exposure, group_by: Sequence[str]) -> dict[str, An
         "subarray": exposure.subarray,
         "ngroups": exposure.ngroups,
         "nints": exposure.nints,
-        "partition": {k: _plain(exposure.value(k)) for k in group_by},
+        "partition": partition,
         "mjd": exposure.mjd,
         "completed_steps": list(exposure.completed_steps),
     }
@@ -282,6 +290,7 @@ def _plan_content(plan: Plan, *, jobs_as_records: bool) -> dict[str, Any]:
     calibration = plan.calibration
     discovery = plan.catalog.discovery
     plain: dict[int, Any] = {}
+    partitions: dict[tuple, dict[str, Any]] = {}
     return {
         "schema": SCHEMA,
         "refsmith_version": __version__,
@@ -296,7 +305,8 @@ def _plan_content(plan: Plan, *, jobs_as_records: bool) -> dict[str, Any]:
             "duplicates": discovery.duplicates,
             "filtered_by_pattern": discovery.filtered,
         },
-        "exposures": (exposure_record(e, plan.group_by) for e in plan.catalog.exposures),
+        "exposures": (exposure_record(e, plan.group_by, partitions)
+                      for e in plan.catalog.exposures),
         "groups": (group_record(g, plain) for g in calibration.groups),
         "leftovers": ({"recipe": x.recipe, "path": x.path, "reason": x.reason}
                       for x in calibration.leftovers),

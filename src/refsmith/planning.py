@@ -399,10 +399,13 @@ def plan_calibration(exposures: Sequence[Exposure], recipes: Sequence[RecipeSpec
 
     # 3. requests per (exposure, start file)
     requests: dict[tuple[str, str], _Request] = {}
-    member_state: dict[tuple[str, str], tuple[StartChoice, frozenset[str]]] = {}
+    # per group, (start choice, target state) of each member, in member order
+    member_state: dict[str, list[tuple[StartChoice, frozenset[str]]]] = {}
     targets: dict[tuple[str, ...], frozenset[str]] = {}
     for group in groups:
         recipe = spec_by_name[group.recipe]
+        served = (group.recipe, group.id)
+        states = member_state[group.id] = []
         for member in group.members:
             exposure = by_path[member.path]
             choice = choices.get((group.recipe, member.path))
@@ -414,14 +417,14 @@ def plan_calibration(exposures: Sequence[Exposure], recipes: Sequence[RecipeSpec
             target = targets.get(choice.required)
             if target is None:
                 target = targets[choice.required] = frozenset(choice.required)
-            member_state[(group.id, member.path)] = (choice, target)
+            states.append((choice, target))
             if not choice.steps_to_run:
                 continue
             request = requests.get((exposure.path, choice.start_file))
             if request is None:
                 request = requests[(exposure.path, choice.start_file)] = _Request(
                     exposure, choice.start_file, frozenset(choice.start_steps))
-            request.targets.setdefault(target, set()).add((recipe.name, group.id))
+            request.targets.setdefault(target, set()).add(served)
             if recipe.save_steps:
                 instrument = pipeline_steps.normalize_instrument(exposure.instrument or "")
                 for state in save_states(recipe, choice.required, instrument):
@@ -434,8 +437,11 @@ def plan_calibration(exposures: Sequence[Exposure], recipes: Sequence[RecipeSpec
 
     # 4. reffile and combine job skeletons (outputs are needed by 'self' references)
     combine_specs: dict[str, tuple[RecipeSpec, tuple, list[Group]]] = {}
+    labels: dict[int, str] = {}  # groups of one partition share its tuple
     for group in groups:
-        label = _partition_label(group.partition)
+        label = labels.get(id(group.partition))
+        if label is None:
+            label = labels[id(group.partition)] = _partition_label(group.partition)
         job_id = f"combine-{group.recipe}-{label}"
         combine_specs.setdefault(job_id, (spec_by_name[group.recipe], group.partition, []))
         combine_specs[job_id][2].append(group)
@@ -527,8 +533,7 @@ def plan_calibration(exposures: Sequence[Exposure], recipes: Sequence[RecipeSpec
     for group in groups:
         recipe = spec_by_name[group.recipe]
         inputs, depends = [], set()
-        for member in group.members:
-            choice, target = member_state[(group.id, member.path)]
+        for member, (choice, target) in zip(group.members, member_state[group.id], strict=True):
             made = produced.get((member.path, target))
             if made:
                 depends.add(made[0])
@@ -585,13 +590,14 @@ def _statistics(recipes, groups, member_state, jobs, owners, leftovers, choices
     exposures: dict[str, set[str]] = {r.name: set() for r in recipes}
     ready: dict[str, set[str]] = {r.name: set() for r in recipes}
     requested: Counter[str] = Counter()
-    for (group, _), (choice, _) in member_state.items():
+    for group, states in member_state.items():
         name = recipe_of[group]
-        exposures[name].add(choice.exposure)
-        if choice.steps_to_run:
-            requested[name] += len(choice.steps_to_run)
-        else:
-            ready[name].add(choice.exposure)
+        for choice, _ in states:
+            exposures[name].add(choice.exposure)
+            if choice.steps_to_run:
+                requested[name] += len(choice.steps_to_run)
+            else:
+                ready[name].add(choice.exposure)
     used: Counter[str] = Counter()
     planned: Counter[str] = Counter()  # a job's steps count for its owner (in its recipes)
     for job in jobs:
