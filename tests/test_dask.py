@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -20,11 +23,11 @@ def _command(name: str) -> list[str]:
     return [str(Path(sys.executable).with_name("dask")), name]
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    """A scheduler and two single-threaded workers on 127.0.0.1, always torn down."""
+@contextlib.contextmanager
+def dask_cluster(directory: Path):
+    """A scheduler and two single-threaded workers (with nannies) on 127.0.0.1, always
+    torn down."""
     pytest.importorskip("distributed")
-    directory = tmp_path_factory.mktemp("dask")
     scheduler_file = directory / "scheduler.json"
     env = dict(os.environ, DASK_CONFIG=str(directory / "config"),
                DASK_DISTRIBUTED__WORKER__DAEMON="False")
@@ -49,8 +52,8 @@ def cluster(tmp_path_factory):
 
         with Client(scheduler_file=str(scheduler_file), timeout=60) as client:
             client.wait_for_workers(2, timeout=90)
-            address = client.scheduler.address
-            yield {"address": address, "directory": directory}
+            yield {"address": client.scheduler.address, "directory": directory,
+                   "client": client}
     finally:
         for process in reversed(processes):
             process.terminate()
@@ -62,6 +65,12 @@ def cluster(tmp_path_factory):
                 process.wait(timeout=10)
         for log in logs:
             log.close()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    with dask_cluster(tmp_path_factory.mktemp("dask")) as running:
+        yield running
 
 
 @pytest.mark.slow
@@ -114,3 +123,54 @@ def test_jobqueue_cluster_is_built_from_the_config(monkeypatch):
     assert built["adapt"] == (1, 32) and built["options"]["cores"] == 2
     with pytest.raises(ConfigError, match="htcondor, slurm or pbs"):
         build_jobqueue_cluster({"kind": "lsf"})
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_job_loses_nothing(tmp_path):
+    """kill -9 of the worker process running a calibration job: the scheduler moves the
+    job to the other worker and the run completes with every output valid."""
+    (tmp_path / "dask").mkdir()
+    with dask_cluster(tmp_path / "dask") as running:
+        client = running["client"]
+        config_path = make_dataset(tmp_path / "data", 4)
+        outcome: dict[str, object] = {}
+
+        def go() -> None:
+            try:
+                outcome["summary"] = run(load_config(config_path), options=RunOptions(
+                    executor="dask", scheduler=running["address"], progress="none"))
+            except BaseException as exc:  # reported below
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=go)
+        thread.start()
+        killed = None
+        lost: set[str] = set()
+        deadline = time.monotonic() + 240
+        while killed is None and thread.is_alive() and time.monotonic() < deadline:
+            busy = [address for address, keys in client.processing().items()
+                    if any(str(k).startswith("refsmith-cal-") for k in keys)]
+            if busy:
+                time.sleep(1.0)  # well inside the job (jwst is imported by then or soon)
+                pids = client.run(os.getpid)  # worker address -> its process id
+                in_flight = [str(k) for k in client.processing().get(busy[0], ())]
+                if busy[0] in pids and in_flight:
+                    killed = pids[busy[0]]
+                    os.kill(killed, signal.SIGKILL)
+                    lost = {key.split("-", 1)[1].rsplit("-", 2)[0] for key in in_flight}
+            time.sleep(0.05)
+        thread.join(timeout=600)
+        assert not thread.is_alive(), "refsmith run did not finish"
+        assert "error" not in outcome, outcome.get("error")
+        assert killed is not None, "no calibration job was seen running"
+        summary = outcome["summary"]
+        assert summary.exit_code == 0, summary.to_dict()
+        jobs = plan_jobs(summary.run_dir)
+        assert len(jobs) == 4 and all(outputs_valid(job) for job in jobs)
+        with JobStore(summary.run_dir / "store.sqlite", readonly=True) as store:
+            records = store.jobs()
+        assert all(r.state == "done" for r in records), records
+        by_id = {r.id: r for r in records}
+        assert lost and lost <= set(by_id), (lost, sorted(by_id))
+        for job_id in lost:  # finished by the other worker
+            assert by_id[job_id].worker != f"dask:{killed}", by_id[job_id]
