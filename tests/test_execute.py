@@ -209,3 +209,18 @@ def test_outputs_valid_reads_the_s_keywords(tmp_path):
                           "saturation": "COMPLETE"})
     assert not outputs_valid(calibration)  # one step too many
     assert Path(path).is_file()
+
+
+def test_progress_sees_the_workers_refilled(tmp_path):
+    """Progress is reported once per turn after free workers got new jobs (so a busy pool
+    shows as busy), and once at the end."""
+    seen: list[tuple[int, int]] = []  # (running, finished)
+
+    def progress(states):
+        values = list(states.values())
+        seen.append((values.count("running"), values.count("done")))
+
+    nodes = [Node(f"cal-{n}", "calibration", {}) for n in range(5)]
+    run_dag(tmp_path, {}, nodes=nodes, progress=progress)
+    # 5 jobs on 2 slots; the scripted executor finishes one job per wait
+    assert seen == [(0, 0), (2, 0), (2, 1), (2, 2), (2, 3), (1, 4), (0, 5)]

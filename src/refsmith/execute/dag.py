@@ -187,7 +187,8 @@ def execute_dag(
                 running[job_id] = worker
                 states[job_id] = "running"
                 outcome.executed += 1
-                report()
+            # once per turn, workers refilled: what runs now (also while jobs run long)
+            report()
             if outcome.stopped_early and not running:
                 break
             if not running:
@@ -230,7 +231,7 @@ def execute_dag(
                                          seconds=result.get("seconds"),
                                          log_path=result.get("log_path"))
                     block(job_id, _first_line(error))
-                report()
+        report()
     except BaseException:
         executor.shutdown(cancel=True)
         for job_id in running:
