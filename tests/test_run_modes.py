@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from refsmith.config import load_config
+from refsmith.report.build import build_report
 from refsmith.run import RunOptions, run
 from refsmith.store import JobStore
 from test_run import make_dataset, plan_jobs, products
@@ -53,6 +54,8 @@ def test_another_run_directory_reuses_the_calibrated_products(first_run):
     assert executed and all(not r.id.startswith("cal-") for r in executed)
     unchanged = {n: p.stat().st_mtime_ns for n, p in products(root).items()}
     assert unchanged == before
+    report = build_report(summary.run_dir).read_text()
+    assert "0 calibration" in report and "every grouped input was already calibrated" in report
 
 
 def test_force_redo_calibration_remakes_the_products(first_run):

@@ -146,6 +146,9 @@ def _jobs(run: RunData) -> str:
                     for state, n in counts.items())
     wall = wall_seconds(run.store)
     extra = f"; wall time of the last run {duration(wall)}" if wall is not None else ""
+    if not plan.get("calibration_jobs") and plan.get("reffile_jobs"):
+        extra += (" (no calibration job: every grouped input was already calibrated, by an "
+                  "earlier run or in the search directories)")
     return (f'<div class="cards">{cards}</div>'
             f'<p class="note">{esc(planned)}{esc(extra)}.</p>')
 
