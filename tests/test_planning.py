@@ -11,6 +11,7 @@ from refsmith import synth
 from refsmith.catalog import CatalogOptions, scan
 from refsmith.errors import ConfigError, PlanError
 from refsmith.grouping import GroupingRule
+from refsmith.merging import merge_targets
 from refsmith.model import Exposure
 from refsmith.naming import exposure_base, product_base, state_id
 from refsmith.planning import (
@@ -21,7 +22,6 @@ from refsmith.planning import (
     RecipeSpec,
     ReffileJob,
     StartChoice,
-    merge_targets,
     plan_calibration,
 )
 from refsmith.steps import step_order
