@@ -224,3 +224,22 @@ def test_progress_sees_the_workers_refilled(tmp_path):
     run_dag(tmp_path, {}, nodes=nodes, progress=progress)
     # 5 jobs on 2 slots; the scripted executor finishes one job per wait
     assert seen == [(0, 0), (2, 0), (2, 1), (2, 2), (2, 3), (1, 4), (0, 5)]
+
+
+@pytest.mark.parametrize("mode", ["bar", "lines"])
+def test_progress_reporter_shows_the_counts(tmp_path, mode):
+    """Both progress modes, driven by a real DAG run, end showing every job finished."""
+    import io
+
+    from refsmith.execute.progress import Reporter
+
+    stream = io.StringIO()
+    nodes = [Node(f"cal-{n}", "calibration", {}) for n in range(5)]
+    with Reporter(len(nodes), mode, interval=0.0, stream=stream) as reporter:
+        run_dag(tmp_path, {"cal-3": ["fail"]}, nodes=nodes, progress=reporter, retries=0)
+    text = stream.getvalue()
+    if mode == "bar":
+        assert "4 done, 1 failed, 0 running" in text and "5/5" in text
+    else:
+        assert text.splitlines()[-1].split("]", 1)[1].startswith(
+            " 5/5 finished: 4 done, 0 cached, 1 failed, 0 blocked, 0 running")
