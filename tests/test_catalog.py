@@ -357,6 +357,27 @@ def test_cache_hit_when_unchanged_and_reread_when_changed(tmp_path):
     assert [e.imtype for e in third.exposures[:2]] == ["dark", "dark"]
 
 
+def cached_paths(cache: Path) -> set[str]:
+    import sqlite3
+
+    with sqlite3.connect(cache) as db:
+        return {path for (path,) in db.execute("SELECT path FROM headers")}
+
+
+def test_cache_forgets_files_gone_from_a_scanned_directory_only(tmp_path):
+    cache = tmp_path / "cache" / "catalog.sqlite"
+    options = CatalogOptions(cache=cache)
+    a, b = raw(tmp_path, "a"), raw(tmp_path, "b")
+    other = write_exposure(tmp_path / "raw-2" / "d_uncal.fits")  # '-' sorts before '/'
+    kept = write_exposure(tmp_path / "raw" / "k_uncal.fits")
+    scan([str(tmp_path / "raw"), str(other)], options)
+    assert cached_paths(cache) == {str(p.resolve()) for p in (a, b, other, kept)}
+    b.unlink()
+    other.unlink()  # named as a file: not below a scanned directory, so kept
+    scan([str(tmp_path / "raw")], replace(options, pattern=r"^a_"))  # k: not looked for
+    assert cached_paths(cache) == {str(p.resolve()) for p in (a, other, kept)}
+
+
 def test_cache_rereads_when_a_new_keyword_is_needed(tmp_path):
     raw(tmp_path, extra={"FILTER": "F150W"})
     cache = tmp_path / "catalog.sqlite"

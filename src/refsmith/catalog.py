@@ -95,6 +95,8 @@ class Discovery:
     filtered: int = 0
     # path -> os.stat_result of the file, from discovering (size and mtime for the cache)
     stats: dict[str, os.stat_result] = field(default_factory=dict, repr=False, compare=False)
+    # directories searched whole (real paths): the header cache forgets files gone there
+    walked: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
 
 class _Finder:
@@ -106,6 +108,7 @@ class _Finder:
         self.missing: list[str] = []
         self.filtered = 0
         self.lists: set[str] = set()
+        self.walked: list[str] = []
 
     def add_input(self, item: str, base: str) -> None:
         text = os.path.expanduser(item.strip())
@@ -146,6 +149,7 @@ class _Finder:
     def walk(self, directory: str) -> None:
         """Every FITS file below ``directory`` (symlinked subdirectories not followed)."""
         stack = [os.path.realpath(directory)]
+        self.walked.append(stack[0])
         regex = self.regex
         found = self.found
         while stack:
@@ -226,7 +230,8 @@ def discover(inputs: Sequence[str], pattern: str | None, base_dir: Path | None =
             stats[path] = info
     paths = list(stats)
     duplicates = len(finder.found) - len(paths)
-    return Discovery(paths, finder.missing, duplicates, finder.filtered, stats)
+    return Discovery(paths, finder.missing, duplicates, finder.filtered, stats,
+                     tuple(finder.walked))
 
 
 class _Plan:
@@ -565,6 +570,7 @@ def _scan(
     try:
         if cache is not None:
             results = cache.lookup(stats, plan.keywords, plan.key, plan.covered_by)
+            cache.prune(discovery.walked, stats)
         hits = len(results)
         todo = []
         for path in discovery.paths:

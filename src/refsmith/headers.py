@@ -545,6 +545,29 @@ class HeaderCache:
         except sqlite3.Error as exc:
             warnings.warn(f"header cache not updated: {exc}", stacklevel=2)
 
+    def prune(self, roots: Iterable[str], present: Mapping[str, Any]) -> int:
+        """Forget files below the directories ``roots`` (real paths, walked whole) that
+        are not in ``present`` and no longer exist; return how many.
+
+        The cache is shared by every config of an output root, so a row is only dropped
+        when its file is gone, never because this scan did not look for it.
+        """
+        gone = []
+        for root in dict.fromkeys(roots):
+            low, high = root.rstrip("/") + "/", root.rstrip("/") + "0"  # '0' follows '/'
+            for (path,) in self._db.execute(
+                    "SELECT path FROM headers WHERE path >= ? AND path < ?", (low, high)):
+                if path not in present and not os.path.lexists(path):
+                    gone.append((path,))
+        if gone:
+            try:
+                with self._db:
+                    self._db.executemany("DELETE FROM headers WHERE path = ?", gone)
+            except sqlite3.Error as exc:
+                warnings.warn(f"header cache not pruned: {exc}", stacklevel=2)
+                return 0
+        return len(gone)
+
     def close(self) -> None:
         """Close the database connection."""
         self._db.close()
