@@ -24,8 +24,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from refsmith.joblog import job_log
 from refsmith.jobs import CombineJob, ReffileJob
-from refsmith.pipeline import CalibrationResult, job_log
+from refsmith.pipeline import CalibrationResult
 from refsmith.plugins.inputs import load_group
 from refsmith.plugins.metadata import (
     PROVENANCE_PREFIX,
