@@ -121,6 +121,9 @@ def demo_plan(tmp_path_factory):
 
 def test_plan_json_is_plan_to_dict_one_record_per_line(demo_plan) -> None:
     data = plan_to_dict(demo_plan)  # the obvious path: every record through to_dict
+    first, second = data["groups"][:2]  # records are trees of their own (safe to edit)
+    assert first["rule"] == second["rule"] and first["rule"] is not second["rule"]
+    assert data["exposures"][0]["partition"] is not data["exposures"][1]["partition"]
     text = plan_json(demo_plan).decode()
     assert json.loads(text) == data
     lines = text.splitlines()

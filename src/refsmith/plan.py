@@ -280,17 +280,18 @@ def group_record(group: Group, plain: dict[int, Any] | None = None) -> dict[str,
 def plan_to_dict(plan: Plan) -> dict[str, Any]:
     """plan.json content (schema ``refsmith.plan/1``, documented in docs/plan-schema.md)."""
     return {key: list(value) if key in RECORD_LISTS else value
-            for key, value in _plan_content(plan, jobs_as_records=True).items()}
+            for key, value in _plan_content(plan, to_encode=False).items()}
 
 
-def _plan_content(plan: Plan, *, jobs_as_records: bool) -> dict[str, Any]:
+def _plan_content(plan: Plan, *, to_encode: bool) -> dict[str, Any]:
     """plan.json content with each long list (:data:`RECORD_LISTS`) as an iterator of
-    records; ``jobs_as_records=False`` yields calibration and reffile jobs as their
-    dataclasses (orjson reads their fields directly)."""
+    records. ``to_encode``: for the encoder only, calibration and reffile jobs as their
+    dataclasses (orjson reads their fields directly) and records sharing their partition
+    and rule dicts; else every record is a tree of its own."""
     calibration = plan.calibration
     discovery = plan.catalog.discovery
-    plain: dict[int, Any] = {}
-    partitions: dict[tuple, dict[str, Any]] = {}
+    plain: dict[int, Any] | None = {} if to_encode else None
+    partitions: dict[tuple, dict[str, Any]] | None = {} if to_encode else None
     return {
         "schema": SCHEMA,
         "refsmith_version": __version__,
@@ -310,10 +311,10 @@ def _plan_content(plan: Plan, *, jobs_as_records: bool) -> dict[str, Any]:
         "groups": (group_record(g, plain) for g in calibration.groups),
         "leftovers": ({"recipe": x.recipe, "path": x.path, "reason": x.reason}
                       for x in calibration.leftovers),
-        "calibration_jobs": (j.to_dict() for j in calibration.calibration_jobs)
-        if jobs_as_records else iter(calibration.calibration_jobs),
-        "reffile_jobs": (j.to_dict() for j in calibration.reffile_jobs)
-        if jobs_as_records else iter(calibration.reffile_jobs),
+        "calibration_jobs": iter(calibration.calibration_jobs) if to_encode
+        else (j.to_dict() for j in calibration.calibration_jobs),
+        "reffile_jobs": iter(calibration.reffile_jobs) if to_encode
+        else (j.to_dict() for j in calibration.reffile_jobs),
         "combine_jobs": (j.to_dict() for j in calibration.combine_jobs),
         "stats": {k: dict(v) for k, v in dict(calibration.stats).items()},
     }
@@ -395,7 +396,7 @@ def write_plan_json(plan: Plan, handle: BinaryIO) -> None:
                                option=orjson.OPT_NON_STR_KEYS)
     write = handle.write
     write(b"{\n")
-    for n, (key, value) in enumerate(_plan_content(plan, jobs_as_records=False).items()):
+    for n, (key, value) in enumerate(_plan_content(plan, to_encode=True).items()):
         write(b" " if n == 0 else b",\n ")
         write(json.dumps(key).encode() + b": ")
         if key in RECORD_LISTS:
