@@ -18,10 +18,10 @@ from astropy.time import Time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from refsmith.headercache import HeaderCache
 from refsmith.headers import (
     BLOCK,
     LEAP_SECOND_DAYS,
-    HeaderCache,
     HeaderError,
     iso_to_mjd,
     parse_cards,

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 from refsmith.classify import DEFAULT_RULES, Classifier, TypeRule
 from refsmith.discovery import Discovery, discover
 from refsmith.errors import ConfigError
-from refsmith.headers import STEP_PREFIX, HeaderCache, iso_to_mjd, read_headers, read_many
+from refsmith.headercache import HeaderCache
+from refsmith.headers import STEP_PREFIX, iso_to_mjd, read_headers, read_many
 from refsmith.model import Exposure
 from refsmith.steps import KEYWORD_STEPS, in_order
 
