@@ -316,6 +316,81 @@ def plan_calibration(exposures: Sequence[Exposure], recipes: Sequence[RecipeSpec
         leftovers.extend(result.leftovers)
 
     # 3. requests per (exposure, start file)
+    requests, member_state = _requests(groups, choices, choose, by_path, spec_by_name)
+
+    # 4. reffile and combine job skeletons (outputs are needed by 'self' references)
+    combine_specs: dict[str, tuple[RecipeSpec, tuple, list[Group]]] = {}
+    labels: dict[int, str] = {}  # groups of one partition share its tuple
+    for group in groups:
+        label = labels.get(id(group.partition))
+        if label is None:
+            label = labels[id(group.partition)] = _partition_label(group.partition)
+        job_id = f"combine-{group.recipe}-{label}"
+        combine_specs.setdefault(job_id, (spec_by_name[group.recipe], group.partition, []))
+        combine_specs[job_id][2].append(group)
+
+    def combine_output(recipe: str, partition: Sequence[tuple[str, Any]]) -> str:
+        name = f"{recipe}_{_partition_label(partition)}.fits"
+        return str(out_root / "final" / recipe / name)
+
+    def self_lookup(reftype: str, exposure: Exposure) -> tuple[str, str]:
+        makers = sorted({r.name for r in recipes if r.rule.reftype == reftype})
+        if not makers:
+            raise PlanError(f"reference type {reftype!r} is 'self' but no recipe makes it "
+                            f"(needed for {exposure.path})")
+        if len(makers) > 1:
+            raise PlanError(f"reference type {reftype!r} is 'self' but recipes "
+                            f"{', '.join(makers)} all make it (needed for {exposure.path})")
+        for job_id, (spec, partition, _) in sorted(combine_specs.items()):
+            if spec.name == makers[0] and _match_partition(partition, exposure):
+                return combine_output(spec.name, partition), job_id
+        raise PlanError(f"reference type {reftype!r} is 'self' but recipe {makers[0]!r} forms "
+                        f"no group matching {exposure.path} (DETECTOR={exposure.detector}, "
+                        f"SUBARRAY={exposure.subarray})")
+
+    resolver = ReferenceResolver(options.references, read, self_lookup)
+
+    # 5. calibration jobs
+    uses_self = any(str(v).strip().lower() == "self" for v in options.references.values())
+    jobs, produced, owners = _calibration_jobs(requests, store, base_name, resolver,
+                                               uses_self, [r.name for r in recipes])
+    _check_clashes(jobs)
+
+    # 6. reffile and combine jobs
+    reffile_jobs = _reffile_jobs(groups, member_state, produced, spec_by_name, out_root,
+                                 options.config_digest)
+    reffile_by_group = {j.group: j for j in reffile_jobs}
+    combine_jobs = [
+        CombineJob(
+            id=job_id, recipe=spec.name, reftype=spec.rule.reftype,
+            plugin=spec.plugin or spec.name, partition=tuple(partition),
+            inputs=tuple(reffile_by_group[g.id].output for g in members),
+            output=combine_output(spec.name, partition),
+            depends_on=tuple(sorted(reffile_by_group[g.id].id for g in members)),
+            params=dict(spec.params), config=options.config_digest,
+        )
+        for job_id, (spec, partition, members) in sorted(combine_specs.items())
+    ]
+    if uses_self:  # only 'self' references can make a cycle
+        edges: dict[str, list[str]] = {j.id: list(j.depends_on) for j in jobs}
+        edges.update({j.id: list(j.depends_on) for j in (*reffile_jobs, *combine_jobs)})
+        _check_acyclic(edges)
+
+    stats = _statistics(recipes, groups, member_state, jobs, owners, leftovers, choices)
+    return CalibrationPlan(
+        groups=tuple(groups), leftovers=tuple(leftovers), calibration_jobs=tuple(jobs),
+        reffile_jobs=tuple(reffile_jobs), combine_jobs=tuple(combine_jobs),
+        start_choices=choices, stats=stats,
+    )
+
+
+def _requests(groups: Sequence[Group], choices: dict[tuple[str, str], StartChoice],
+              choose: Callable[[RecipeSpec, Exposure], StartChoice],
+              by_path: Mapping[str, Exposure], spec_by_name: Mapping[str, RecipeSpec]
+              ) -> tuple[dict[tuple[str, str], _Request],
+                         dict[str, list[tuple[StartChoice, frozenset[str]]]]]:
+    """What each (exposure, start file) is asked for by the groups; and per group, the
+    (start choice, target state) of each member, in member order."""
     requests: dict[tuple[str, str], _Request] = {}
     # per group, (start choice, target state) of each member, in member order
     member_state: dict[str, list[tuple[StartChoice, frozenset[str]]]] = {}
@@ -353,45 +428,21 @@ def plan_calibration(exposures: Sequence[Exposure], recipes: Sequence[RecipeSpec
                     cut = order.index("ramp_fit")
                     request.fitopt.add(frozenset(s for s in target if order.index(s) <= cut))
 
-    # 4. reffile and combine job skeletons (outputs are needed by 'self' references)
-    combine_specs: dict[str, tuple[RecipeSpec, tuple, list[Group]]] = {}
-    labels: dict[int, str] = {}  # groups of one partition share its tuple
-    for group in groups:
-        label = labels.get(id(group.partition))
-        if label is None:
-            label = labels[id(group.partition)] = _partition_label(group.partition)
-        job_id = f"combine-{group.recipe}-{label}"
-        combine_specs.setdefault(job_id, (spec_by_name[group.recipe], group.partition, []))
-        combine_specs[job_id][2].append(group)
+    return requests, member_state
 
-    def combine_output(recipe: str, partition: Sequence[tuple[str, Any]]) -> str:
-        name = f"{recipe}_{_partition_label(partition)}.fits"
-        return str(out_root / "final" / recipe / name)
 
-    def self_lookup(reftype: str, exposure: Exposure) -> tuple[str, str]:
-        makers = sorted({r.name for r in recipes if r.rule.reftype == reftype})
-        if not makers:
-            raise PlanError(f"reference type {reftype!r} is 'self' but no recipe makes it "
-                            f"(needed for {exposure.path})")
-        if len(makers) > 1:
-            raise PlanError(f"reference type {reftype!r} is 'self' but recipes "
-                            f"{', '.join(makers)} all make it (needed for {exposure.path})")
-        for job_id, (spec, partition, _) in sorted(combine_specs.items()):
-            if spec.name == makers[0] and _match_partition(partition, exposure):
-                return combine_output(spec.name, partition), job_id
-        raise PlanError(f"reference type {reftype!r} is 'self' but recipe {makers[0]!r} forms "
-                        f"no group matching {exposure.path} (DETECTOR={exposure.detector}, "
-                        f"SUBARRAY={exposure.subarray})")
-
-    resolver = ReferenceResolver(options.references, read, self_lookup)
-
-    # 5. calibration jobs
+def _calibration_jobs(requests: Mapping[tuple[str, str], _Request], store: Path,
+                      base_name: Callable[[str], str], resolver: ReferenceResolver,
+                      uses_self: bool, recipe_names: Sequence[str]
+                      ) -> tuple[list[CalibrationJob],
+                                 dict[tuple[str, frozenset[str]], tuple[str, str]],
+                                 dict[str, str]]:
+    """One job per merged run of each request; the (job id, path) of each product by
+    (exposure, state); the recipe that owns each job (for the statistics)."""
     jobs: list[CalibrationJob] = []
     produced: dict[tuple[str, frozenset[str]], tuple[str, str]] = {}
     owners: dict[str, str] = {}
     override_cache: dict[tuple, tuple[dict[str, dict[str, str]], tuple[str, ...]]] = {}
-    uses_self = any(str(v).strip().lower() == "self" for v in options.references.values())
-    recipe_names = [r.name for r in recipes]
     instruments: dict[str | None, str] = {}  # INSTRUME value -> normalised
     store_prefix = os.path.join(store, "")
     for (path, start), request in sorted(requests.items()):
@@ -405,8 +456,8 @@ def plan_calibration(exposures: Sequence[Exposure], recipes: Sequence[RecipeSpec
         prefix = directory + "/"
         label = safe_label(base)
         templates = job_templates(instrument, request.start_steps,
-                                   frozenset(request.targets), frozenset(request.saves),
-                                   frozenset(request.fitopt))
+                                  frozenset(request.targets), frozenset(request.saves),
+                                  frozenset(request.fitopt))
         for template in templates:
             outputs = tuple([
                 Output(steps, f"{prefix}{base}_{suffix}.fits", kind,
@@ -443,11 +494,17 @@ def plan_calibration(exposures: Sequence[Exposure], recipes: Sequence[RecipeSpec
             ))
             finals = {n for n, _ in request.targets[template.final]}
             owners[job_id] = next(n for n in recipe_names if n in finals)
-    _check_clashes(jobs)
+    return jobs, produced, owners
 
-    # 6. reffile and combine jobs
+
+def _reffile_jobs(groups: Sequence[Group],
+                  member_state: Mapping[str, list[tuple[StartChoice, frozenset[str]]]],
+                  produced: Mapping[tuple[str, frozenset[str]], tuple[str, str]],
+                  spec_by_name: Mapping[str, RecipeSpec], out_root: Path, config_digest: str
+                  ) -> list[ReffileJob]:
+    """One reference-file job per group, after the calibration jobs of its members."""
     reffile_jobs: list[ReffileJob] = []
-    reffile_dirs = {r.name: os.path.join(out_root, "reffiles", r.name, "") for r in recipes}
+    reffile_dirs = {n: os.path.join(out_root, "reffiles", n, "") for n in spec_by_name}
     for group in groups:
         recipe = spec_by_name[group.recipe]
         inputs, depends = [], set()
@@ -462,31 +519,9 @@ def plan_calibration(exposures: Sequence[Exposure], recipes: Sequence[RecipeSpec
             group=group.id, plugin=recipe.plugin or group.recipe, inputs=tuple(inputs),
             output=f"{reffile_dirs[group.recipe]}{safe_label(group.id)}.fits",
             depends_on=tuple(sorted(depends)), params=dict(recipe.params),
-            config=options.config_digest,
+            config=config_digest,
         ))
-    reffile_by_group = {j.group: j for j in reffile_jobs}
-    combine_jobs = [
-        CombineJob(
-            id=job_id, recipe=spec.name, reftype=spec.rule.reftype,
-            plugin=spec.plugin or spec.name, partition=tuple(partition),
-            inputs=tuple(reffile_by_group[g.id].output for g in members),
-            output=combine_output(spec.name, partition),
-            depends_on=tuple(sorted(reffile_by_group[g.id].id for g in members)),
-            params=dict(spec.params), config=options.config_digest,
-        )
-        for job_id, (spec, partition, members) in sorted(combine_specs.items())
-    ]
-    if uses_self:  # only 'self' references can make a cycle
-        edges: dict[str, list[str]] = {j.id: list(j.depends_on) for j in jobs}
-        edges.update({j.id: list(j.depends_on) for j in (*reffile_jobs, *combine_jobs)})
-        _check_acyclic(edges)
-
-    stats = _statistics(recipes, groups, member_state, jobs, owners, leftovers, choices)
-    return CalibrationPlan(
-        groups=tuple(groups), leftovers=tuple(leftovers), calibration_jobs=tuple(jobs),
-        reffile_jobs=tuple(reffile_jobs), combine_jobs=tuple(combine_jobs),
-        start_choices=choices, stats=stats,
-    )
+    return reffile_jobs
 
 
 def _check_clashes(jobs: Sequence[CalibrationJob]) -> None:
