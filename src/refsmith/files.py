@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -17,33 +16,42 @@ def current_umask() -> int:
     return mask
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` (UTF-8) to a temporary file beside ``path``, then rename it into place.
+def write_temporary(path: str | Path, write: Callable[[BinaryIO], object], *,
+                    suffix: str = ".tmp", sync: bool = False) -> Path:
+    """Write a temporary file beside ``path`` with ``write(handle)``; return its path.
 
     The file gets the permissions a plain ``open(path, "w")`` would give (``mkstemp``
-    alone makes it private to its owner); the temporary file is removed on any failure.
+    alone makes it private to its owner), is flushed to the disk when ``sync``, and is
+    removed on any failure. The caller renames it into place (or removes it).
     """
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """:func:`atomic_write_text` for bytes."""
-    with atomic_writer(path) as handle:
-        handle.write(data)
-
-
-@contextlib.contextmanager
-def atomic_writer(path: str | Path) -> Iterator[BinaryIO]:
-    """A binary file to write in pieces; it gets the name ``path`` when the block ends
-    without an exception, and is removed otherwise (as :func:`atomic_write_text`)."""
     path = Path(path)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                             suffix=".tmp")
+    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                                        suffix=suffix)
+    temporary = Path(name)
     try:
         with os.fdopen(descriptor, "wb", buffering=1 << 16) as handle:
-            yield handle
+            write(handle)
+            if sync:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.chmod(temporary, 0o666 & ~current_umask())
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return temporary
+
+
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write ``path`` with ``write(handle)`` through :func:`write_temporary`, then rename
+    it into place: ``path`` is the old file or the complete new one, never a part."""
+    temporary = write_temporary(path, write)
+    try:
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """:func:`atomic_write` of ``text`` in UTF-8."""
+    atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))

@@ -20,7 +20,6 @@ import contextlib
 import gc
 import logging
 import os
-import tempfile
 import time
 import traceback
 from collections.abc import Mapping, Sequence
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from refsmith.errors import ConfigError
-from refsmith.files import current_umask
+from refsmith.files import write_temporary
 from refsmith.joblog import LOGGER_NAMES, job_log
 from refsmith.offline import local_crds_rules_available
 from refsmith.steps import (
@@ -351,23 +350,10 @@ def _capture_fitopt(step: Any, destination: Path, temporaries: list[Path],
 def _write_temporary(model: Any, destination: Path) -> Path:
     """Write ``model`` (named ``destination``) to a temporary file beside it, synced."""
     destination.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, name = tempfile.mkstemp(
-        prefix=f".{destination.name}.", suffix=".part", dir=destination.parent
-    )
-    temporary = Path(name)
-    try:
-        model.meta.filename = destination.name
-        with os.fdopen(descriptor, "wb") as stream:
-            # to_fits on a stream keeps meta.filename (a path would set the temporary name)
-            model.to_fits(stream, overwrite=True)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, 0o666 & ~current_umask())  # mkstemp made it private
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        raise
-    return temporary
+    model.meta.filename = destination.name
+    # to_fits on a stream keeps meta.filename (a path would set the temporary name)
+    return write_temporary(destination, lambda stream: model.to_fits(stream, overwrite=True),
+                           suffix=".part", sync=True)
 
 
 def _read_start_state(start: Path) -> tuple[dict[str, str], str, bool, dict[str, Any]]:

@@ -26,7 +26,7 @@ from refsmith.catalog import Catalog, CatalogOptions, TimeSpec, gc_paused, scan
 from refsmith.classify import letters
 from refsmith.config import Config
 from refsmith.ecsv import ecsv_text
-from refsmith.files import atomic_write_text, atomic_writer
+from refsmith.files import atomic_write, atomic_write_text
 from refsmith.grouping import GroupingRule
 from refsmith.model import Exposure, Group, Leftover
 from refsmith.planning import CalibrationPlan, PlanningOptions, RecipeSpec, plan_calibration
@@ -339,8 +339,7 @@ def write_run_dir(plan: Plan) -> dict[str, Path]:
     paths = {name: plan.run_dir / name for name in
              ("plan.json", "catalog.ecsv", "groups.ecsv", "leftovers.ecsv")}
     with gc_paused():  # ~10^6 acyclic objects: collections cost ~30% (measured)
-        with atomic_writer(paths["plan.json"]) as handle:
-            write_plan_json(plan, handle)
+        atomic_write(paths["plan.json"], lambda handle: write_plan_json(plan, handle))
         atomic_write_text(paths["catalog.ecsv"], ecsv_text(plan.catalog.table_columns()))
         groups = plan.groups
         members = [(g, m) for g in groups for m in g.members]
