@@ -392,7 +392,6 @@ def _requests(groups: Sequence[Group], choices: dict[tuple[str, str], StartChoic
     """What each (exposure, start file) is asked for by the groups; and per group, the
     (start choice, target state) of each member, in member order."""
     requests: dict[tuple[str, str], _Request] = {}
-    # per group, (start choice, target state) of each member, in member order
     member_state: dict[str, list[tuple[StartChoice, frozenset[str]]]] = {}
     targets: dict[tuple[str, ...], frozenset[str]] = {}
     for group in groups:
@@ -427,7 +426,6 @@ def _requests(groups: Sequence[Group], choices: dict[tuple[str, str], StartChoic
                     order = pipeline_steps.step_order(instrument)
                     cut = order.index("ramp_fit")
                     request.fitopt.add(frozenset(s for s in target if order.index(s) <= cut))
-
     return requests, member_state
 
 
