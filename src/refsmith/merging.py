@@ -3,18 +3,25 @@
 Identical and nested requests become one run (a target whose remaining steps, in pipeline
 order, are a prefix of a longer run's is an intermediate state of that run, saved by it);
 each run's outputs, strun names and strun flags are worked out once per distinct request
-(:func:`job_templates` is cached) and shared by every exposure that asks the same. Used by
+(:func:`job_templates` is cached) and shared by every exposure that asks the same;
+:func:`calibration_jobs` turns each exposure's :class:`Request` into its jobs. Used by
 :mod:`refsmith.planning`; see docs/planning.md.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from refsmith import steps as pipeline_steps
-from refsmith.naming import state_id
+from refsmith.errors import PlanError
+from refsmith.jobs import CalibrationJob, Output
+from refsmith.model import Exposure
+from refsmith.naming import safe_label, state_id
+from refsmith.references import ReferenceResolver
 
 FITOPT = "fitopt"
 
@@ -98,3 +105,109 @@ def job_templates(instrument: str, start: frozenset[str], targets: frozenset,
             flags=tuple(flags),
             products=tuple(frozenset(o[0]) for o in outputs if o[1] == "product")))
     return tuple(templates)
+
+
+@dataclass
+class Request:
+    """Everything asked of one (exposure, start file)."""
+
+    raw: Exposure
+    start: str
+    start_steps: frozenset[str]
+    targets: dict[frozenset[str], set[tuple[str, str]]] = field(default_factory=dict)
+    saves: set[frozenset[str]] = field(default_factory=set)
+    fitopt: set[frozenset[str]] = field(default_factory=set)
+
+
+def calibration_jobs(requests: Mapping[tuple[str, str], Request], store: Path,
+                      base_name: Callable[[str], str], resolver: ReferenceResolver,
+                      uses_self: bool, recipe_names: Sequence[str]
+                      ) -> tuple[list[CalibrationJob],
+                                 dict[tuple[str, frozenset[str]], tuple[str, str]],
+                                 dict[str, str]]:
+    """One job per merged run of each request; the (job id, path) of each product by
+    (exposure, state); the recipe that owns each job (for the statistics)."""
+    jobs: list[CalibrationJob] = []
+    produced: dict[tuple[str, frozenset[str]], tuple[str, str]] = {}
+    owners: dict[str, str] = {}
+    override_cache: dict[tuple, tuple[dict[str, dict[str, str]], tuple[str, ...]]] = {}
+    instruments: dict[str | None, str] = {}  # INSTRUME value -> normalised
+    store_prefix = os.path.join(store, "")
+    for (path, start), request in sorted(requests.items()):
+        raw = request.raw
+        instrument = instruments.get(raw.instrument)
+        if instrument is None:
+            instrument = pipeline_steps.normalize_instrument(raw.instrument or "")
+            instruments[raw.instrument] = instrument
+        base = base_name(path)
+        directory = store_prefix + base  # os.path.join: no base name starts with '/'
+        prefix = directory + "/"
+        label = safe_label(base)
+        templates = job_templates(instrument, request.start_steps,
+                                  frozenset(request.targets), frozenset(request.saves),
+                                  frozenset(request.fitopt))
+        for template in templates:
+            outputs = tuple([
+                Output(steps, f"{prefix}{base}_{suffix}.fits", kind,
+                       f"{base}_{strun_suffix}.fits")
+                for steps, kind, suffix, strun_suffix in template.outputs
+            ])
+            key = (template.chain, instrument, raw.detector, raw.subarray)
+            if uses_self or key not in override_cache:
+                override_cache[key] = _overrides(template.chain, raw, resolver)
+            overrides, depends = override_cache[key]
+            job_id = f"cal-{label}-{template.label}"
+            for output, state in zip(
+                    (o for o in outputs if o.kind == "product"), template.products, strict=True):
+                produced[(path, state)] = (job_id, output.path)
+            override_flags = [f"--steps.{step}.override_{reftype}={ref}"
+                              for step in template.chain
+                              for reftype, ref in sorted(overrides.get(step, {}).items())
+                              ] if overrides else []
+            if len(templates) == 1:  # one run serves every request
+                serves = {rg for served in request.targets.values() for rg in served}
+            else:
+                serves = {rg for state in template.states for rg in request.targets[state]}
+            names = {n for n, _ in serves}
+            jobs.append(CalibrationJob(
+                id=job_id, exposure=path, instrument=instrument, start_file=start,
+                start_steps=template.start_steps, steps_to_run=template.chain,
+                steps_to_skip=template.skip, outputs=outputs, overrides=overrides,
+                argv=("strun", "calwebb_detector1", start,
+                      f"--output_dir={directory}", f"--output_file={base}",
+                      *template.flags, *override_flags),
+                groups=tuple(sorted({g for _, g in serves})),
+                recipes=tuple([n for n in recipe_names if n in names]),
+                depends_on=depends,
+            ))
+            finals = {n for n, _ in request.targets[template.final]}
+            owners[job_id] = next(n for n in recipe_names if n in finals)
+    return jobs, produced, owners
+
+
+def _overrides(chain: Sequence[str], exposure: Exposure, resolver: ReferenceResolver
+               ) -> tuple[dict[str, dict[str, str]], tuple[str, ...]]:
+    """Reference overrides per step of ``chain`` and the jobs they come from."""
+    overrides: dict[str, dict[str, str]] = {}
+    depends: set[str] = set()
+    for step in chain:
+        for reftype in pipeline_steps.STEP_REFTYPES.get(step, ()):
+            resolved = resolver.resolve(reftype, exposure)
+            if resolved.path is not None:
+                overrides.setdefault(step, {})[reftype] = resolved.path
+            if resolved.depends_on:
+                depends.add(resolved.depends_on)
+    return overrides, tuple(sorted(depends))
+
+
+
+def check_clashes(jobs: Sequence[CalibrationJob]) -> None:
+    """Two different exposures with the same base name would write the same files."""
+    writers: dict[str, str] = {}
+    for job in jobs:
+        for output in job.outputs:
+            other = writers.setdefault(output.path, job.exposure)
+            if other != job.exposure:
+                raise PlanError(
+                    f"{other} and {job.exposure} have the same exposure base name and would "
+                    f"both write {output.path}; keep only one of them in the inputs")

@@ -3,19 +3,20 @@
 For every recipe and candidate exposure: the required state (from the recipe's ``steps``),
 the best file to start from (the raw file or an earlier product of the same exposure),
 then one :class:`CalibrationJob` per (start file, target state), merged so that no
-exposure is calibrated twice, and the ReffileJobs / CombineJobs that complete the DAG.
-Pure planning: reads primary headers only, imports no pipeline code. See docs/planning.md.
+exposure is calibrated twice (:mod:`refsmith.merging`), and the ReffileJobs / CombineJobs
+that complete the DAG (:mod:`refsmith.refjobs`). Pure planning: reads primary headers only,
+imports no pipeline code. See docs/planning.md.
 """
 
 from __future__ import annotations
 
-import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from refsmith import refjobs
 from refsmith import steps as pipeline_steps
 from refsmith.candidates import (
     choose_start,
@@ -34,9 +35,9 @@ from refsmith.jobs import (
     Rejected,
     StartChoice,
 )
-from refsmith.merging import FITOPT, job_templates
+from refsmith.merging import FITOPT, Request, calibration_jobs, check_clashes
 from refsmith.model import Exposure, Group, Leftover
-from refsmith.naming import exposure_base, safe_label
+from refsmith.naming import exposure_base
 from refsmith.references import HeaderReader, ReferenceResolver
 
 if TYPE_CHECKING:
@@ -138,68 +139,6 @@ def save_states(recipe: RecipeSpec, required: Sequence[str], instrument: str
 def wants_fitopt(recipe: RecipeSpec) -> bool:
     return any(str(s).strip().lower() == FITOPT for s in recipe.save_steps)
 
-
-# ---------------------------------------------------------------- merging and jobs
-
-
-def _overrides(chain: Sequence[str], exposure: Exposure, resolver: ReferenceResolver
-               ) -> tuple[dict[str, dict[str, str]], tuple[str, ...]]:
-    """Reference overrides per step of ``chain`` and the jobs they come from."""
-    overrides: dict[str, dict[str, str]] = {}
-    depends: set[str] = set()
-    for step in chain:
-        for reftype in pipeline_steps.STEP_REFTYPES.get(step, ()):
-            resolved = resolver.resolve(reftype, exposure)
-            if resolved.path is not None:
-                overrides.setdefault(step, {})[reftype] = resolved.path
-            if resolved.depends_on:
-                depends.add(resolved.depends_on)
-    return overrides, tuple(sorted(depends))
-
-
-@dataclass
-class _Request:
-    """Everything asked of one (exposure, start file)."""
-
-    raw: Exposure
-    start: str
-    start_steps: frozenset[str]
-    targets: dict[frozenset[str], set[tuple[str, str]]] = field(default_factory=dict)
-    saves: set[frozenset[str]] = field(default_factory=set)
-    fitopt: set[frozenset[str]] = field(default_factory=set)
-
-
-def _partition_label(partition: Sequence[tuple[str, Any]]) -> str:
-    return safe_label("-".join(str(v) for _, v in partition)) if partition else "all"
-
-
-def _match_partition(partition: Sequence[tuple[str, Any]], exposure: Exposure) -> bool:
-    return all(str(exposure.value(k)).upper() == str(v).upper() for k, v in partition)
-
-
-def _check_acyclic(edges: Mapping[str, Iterable[str]]) -> None:
-    """Raise PlanError if ``self`` references make the job graph cyclic."""
-    state: dict[str, int] = {}
-    for root in sorted(edges):
-        stack = [(root, iter(sorted(edges.get(root, ()))))]
-        state[root] = state.get(root, 0) or 1
-        if state[root] == 2:
-            continue
-        while stack:
-            node, children = stack[-1]
-            child = next(children, None)
-            if child is None:
-                state[node] = 2
-                stack.pop()
-            elif state.get(child, 0) == 1:
-                raise PlanError(
-                    f"job {child} depends on itself through 'self' references "
-                    f"({' -> '.join(n for n, _ in stack)} -> {child}); a recipe cannot use "
-                    "the reference file it makes; set pipeline.references for that type"
-                )
-            elif state.get(child, 0) == 0:
-                state[child] = 1
-                stack.append((child, iter(sorted(edges.get(child, ())))))
 
 
 # ---------------------------------------------------------------- entry point
@@ -318,63 +257,25 @@ def plan_calibration(exposures: Sequence[Exposure], recipes: Sequence[RecipeSpec
     # 3. requests per (exposure, start file)
     requests, member_state = _requests(groups, choices, choose, by_path, spec_by_name)
 
-    # 4. reffile and combine job skeletons (outputs are needed by 'self' references)
-    combine_specs: dict[str, tuple[RecipeSpec, tuple, list[Group]]] = {}
-    labels: dict[int, str] = {}  # groups of one partition share its tuple
-    for group in groups:
-        label = labels.get(id(group.partition))
-        if label is None:
-            label = labels[id(group.partition)] = _partition_label(group.partition)
-        job_id = f"combine-{group.recipe}-{label}"
-        combine_specs.setdefault(job_id, (spec_by_name[group.recipe], group.partition, []))
-        combine_specs[job_id][2].append(group)
-
-    def combine_output(recipe: str, partition: Sequence[tuple[str, Any]]) -> str:
-        name = f"{recipe}_{_partition_label(partition)}.fits"
-        return str(out_root / "final" / recipe / name)
-
-    def self_lookup(reftype: str, exposure: Exposure) -> tuple[str, str]:
-        makers = sorted({r.name for r in recipes if r.rule.reftype == reftype})
-        if not makers:
-            raise PlanError(f"reference type {reftype!r} is 'self' but no recipe makes it "
-                            f"(needed for {exposure.path})")
-        if len(makers) > 1:
-            raise PlanError(f"reference type {reftype!r} is 'self' but recipes "
-                            f"{', '.join(makers)} all make it (needed for {exposure.path})")
-        for job_id, (spec, partition, _) in sorted(combine_specs.items()):
-            if spec.name == makers[0] and _match_partition(partition, exposure):
-                return combine_output(spec.name, partition), job_id
-        raise PlanError(f"reference type {reftype!r} is 'self' but recipe {makers[0]!r} forms "
-                        f"no group matching {exposure.path} (DETECTOR={exposure.detector}, "
-                        f"SUBARRAY={exposure.subarray})")
-
-    resolver = ReferenceResolver(options.references, read, self_lookup)
+    # 4. combine job skeletons (their outputs are where 'self' references point)
+    combines = refjobs.combine_specs(groups, spec_by_name)
+    resolver = ReferenceResolver(options.references, read,
+                                 refjobs.self_lookup(recipes, combines, out_root))
 
     # 5. calibration jobs
     uses_self = any(str(v).strip().lower() == "self" for v in options.references.values())
-    jobs, produced, owners = _calibration_jobs(requests, store, base_name, resolver,
-                                               uses_self, [r.name for r in recipes])
-    _check_clashes(jobs)
+    jobs, produced, owners = calibration_jobs(requests, store, base_name, resolver,
+                                              uses_self, [r.name for r in recipes])
+    check_clashes(jobs)
 
     # 6. reffile and combine jobs
-    reffile_jobs = _reffile_jobs(groups, member_state, produced, spec_by_name, out_root,
-                                 options.config_digest)
-    reffile_by_group = {j.group: j for j in reffile_jobs}
-    combine_jobs = [
-        CombineJob(
-            id=job_id, recipe=spec.name, reftype=spec.rule.reftype,
-            plugin=spec.plugin or spec.name, partition=tuple(partition),
-            inputs=tuple(reffile_by_group[g.id].output for g in members),
-            output=combine_output(spec.name, partition),
-            depends_on=tuple(sorted(reffile_by_group[g.id].id for g in members)),
-            params=dict(spec.params), config=options.config_digest,
-        )
-        for job_id, (spec, partition, members) in sorted(combine_specs.items())
-    ]
+    reffile_jobs = refjobs.reffile_jobs(groups, member_state, produced, spec_by_name, out_root,
+                                        options.config_digest)
+    combine_jobs = refjobs.combine_jobs(combines, reffile_jobs, out_root, options.config_digest)
     if uses_self:  # only 'self' references can make a cycle
         edges: dict[str, list[str]] = {j.id: list(j.depends_on) for j in jobs}
         edges.update({j.id: list(j.depends_on) for j in (*reffile_jobs, *combine_jobs)})
-        _check_acyclic(edges)
+        refjobs.check_acyclic(edges)
 
     stats = _statistics(recipes, groups, member_state, jobs, owners, leftovers, choices)
     return CalibrationPlan(
@@ -387,11 +288,11 @@ def plan_calibration(exposures: Sequence[Exposure], recipes: Sequence[RecipeSpec
 def _requests(groups: Sequence[Group], choices: dict[tuple[str, str], StartChoice],
               choose: Callable[[RecipeSpec, Exposure], StartChoice],
               by_path: Mapping[str, Exposure], spec_by_name: Mapping[str, RecipeSpec]
-              ) -> tuple[dict[tuple[str, str], _Request],
+              ) -> tuple[dict[tuple[str, str], Request],
                          dict[str, list[tuple[StartChoice, frozenset[str]]]]]:
     """What each (exposure, start file) is asked for by the groups; and per group, the
     (start choice, target state) of each member, in member order."""
-    requests: dict[tuple[str, str], _Request] = {}
+    requests: dict[tuple[str, str], Request] = {}
     member_state: dict[str, list[tuple[StartChoice, frozenset[str]]]] = {}
     targets: dict[tuple[str, ...], frozenset[str]] = {}
     for group in groups:
@@ -414,7 +315,7 @@ def _requests(groups: Sequence[Group], choices: dict[tuple[str, str], StartChoic
                 continue
             request = requests.get((exposure.path, choice.start_file))
             if request is None:
-                request = requests[(exposure.path, choice.start_file)] = _Request(
+                request = requests[(exposure.path, choice.start_file)] = Request(
                     exposure, choice.start_file, frozenset(choice.start_steps))
             request.targets.setdefault(target, set()).add(served)
             if recipe.save_steps:
@@ -429,109 +330,6 @@ def _requests(groups: Sequence[Group], choices: dict[tuple[str, str], StartChoic
     return requests, member_state
 
 
-def _calibration_jobs(requests: Mapping[tuple[str, str], _Request], store: Path,
-                      base_name: Callable[[str], str], resolver: ReferenceResolver,
-                      uses_self: bool, recipe_names: Sequence[str]
-                      ) -> tuple[list[CalibrationJob],
-                                 dict[tuple[str, frozenset[str]], tuple[str, str]],
-                                 dict[str, str]]:
-    """One job per merged run of each request; the (job id, path) of each product by
-    (exposure, state); the recipe that owns each job (for the statistics)."""
-    jobs: list[CalibrationJob] = []
-    produced: dict[tuple[str, frozenset[str]], tuple[str, str]] = {}
-    owners: dict[str, str] = {}
-    override_cache: dict[tuple, tuple[dict[str, dict[str, str]], tuple[str, ...]]] = {}
-    instruments: dict[str | None, str] = {}  # INSTRUME value -> normalised
-    store_prefix = os.path.join(store, "")
-    for (path, start), request in sorted(requests.items()):
-        raw = request.raw
-        instrument = instruments.get(raw.instrument)
-        if instrument is None:
-            instrument = pipeline_steps.normalize_instrument(raw.instrument or "")
-            instruments[raw.instrument] = instrument
-        base = base_name(path)
-        directory = store_prefix + base  # os.path.join: no base name starts with '/'
-        prefix = directory + "/"
-        label = safe_label(base)
-        templates = job_templates(instrument, request.start_steps,
-                                  frozenset(request.targets), frozenset(request.saves),
-                                  frozenset(request.fitopt))
-        for template in templates:
-            outputs = tuple([
-                Output(steps, f"{prefix}{base}_{suffix}.fits", kind,
-                       f"{base}_{strun_suffix}.fits")
-                for steps, kind, suffix, strun_suffix in template.outputs
-            ])
-            key = (template.chain, instrument, raw.detector, raw.subarray)
-            if uses_self or key not in override_cache:
-                override_cache[key] = _overrides(template.chain, raw, resolver)
-            overrides, depends = override_cache[key]
-            job_id = f"cal-{label}-{template.label}"
-            for output, state in zip(
-                    (o for o in outputs if o.kind == "product"), template.products, strict=True):
-                produced[(path, state)] = (job_id, output.path)
-            override_flags = [f"--steps.{step}.override_{reftype}={ref}"
-                              for step in template.chain
-                              for reftype, ref in sorted(overrides.get(step, {}).items())
-                              ] if overrides else []
-            if len(templates) == 1:  # one run serves every request
-                serves = {rg for served in request.targets.values() for rg in served}
-            else:
-                serves = {rg for state in template.states for rg in request.targets[state]}
-            names = {n for n, _ in serves}
-            jobs.append(CalibrationJob(
-                id=job_id, exposure=path, instrument=instrument, start_file=start,
-                start_steps=template.start_steps, steps_to_run=template.chain,
-                steps_to_skip=template.skip, outputs=outputs, overrides=overrides,
-                argv=("strun", "calwebb_detector1", start,
-                      f"--output_dir={directory}", f"--output_file={base}",
-                      *template.flags, *override_flags),
-                groups=tuple(sorted({g for _, g in serves})),
-                recipes=tuple([n for n in recipe_names if n in names]),
-                depends_on=depends,
-            ))
-            finals = {n for n, _ in request.targets[template.final]}
-            owners[job_id] = next(n for n in recipe_names if n in finals)
-    return jobs, produced, owners
-
-
-def _reffile_jobs(groups: Sequence[Group],
-                  member_state: Mapping[str, list[tuple[StartChoice, frozenset[str]]]],
-                  produced: Mapping[tuple[str, frozenset[str]], tuple[str, str]],
-                  spec_by_name: Mapping[str, RecipeSpec], out_root: Path, config_digest: str
-                  ) -> list[ReffileJob]:
-    """One reference-file job per group, after the calibration jobs of its members."""
-    reffile_jobs: list[ReffileJob] = []
-    reffile_dirs = {n: os.path.join(out_root, "reffiles", n, "") for n in spec_by_name}
-    for group in groups:
-        recipe = spec_by_name[group.recipe]
-        inputs, depends = [], set()
-        for member, (choice, target) in zip(group.members, member_state[group.id], strict=True):
-            made = produced.get((member.path, target))
-            if made:
-                depends.add(made[0])
-            inputs.append(ReffileInput(member.role, member.path,
-                                       made[1] if made else choice.start_file))
-        reffile_jobs.append(ReffileJob(
-            id=f"reffile-{group.id}", recipe=group.recipe, reftype=group.reftype,
-            group=group.id, plugin=recipe.plugin or group.recipe, inputs=tuple(inputs),
-            output=f"{reffile_dirs[group.recipe]}{safe_label(group.id)}.fits",
-            depends_on=tuple(sorted(depends)), params=dict(recipe.params),
-            config=config_digest,
-        ))
-    return reffile_jobs
-
-
-def _check_clashes(jobs: Sequence[CalibrationJob]) -> None:
-    """Two different exposures with the same base name would write the same files."""
-    writers: dict[str, str] = {}
-    for job in jobs:
-        for output in job.outputs:
-            other = writers.setdefault(output.path, job.exposure)
-            if other != job.exposure:
-                raise PlanError(
-                    f"{other} and {job.exposure} have the same exposure base name and would "
-                    f"both write {output.path}; keep only one of them in the inputs")
 
 
 def _statistics(recipes, groups, member_state, jobs, owners, leftovers, choices
