@@ -3,7 +3,7 @@
 Writes N header-only NIRCam exposures (10 detectors, half darks and half flats, in visits
 of a few exposures spread over ~6 months) and a config with five recipes, then times:
 
-- in-process :func:`refsmith.plan.build_plan` + :func:`refsmith.plan.write_run_dir`,
+- in-process :func:`refsmith.plan.build_plan` + :func:`refsmith.rundir.write_run_dir`,
   split by stage: scan (discovery + header reading / cache), grouping (every
   recipe's ``build_groups``), planning (the rest of ``plan_calibration``) and writing
   (plan.json and the three ECSV tables);
@@ -37,6 +37,7 @@ from typing import Any
 
 import refsmith.grouping
 import refsmith.plan
+import refsmith.rundir
 from refsmith.config import load_config
 from refsmith.synth import write_exposure
 
@@ -129,7 +130,7 @@ def time_in_process(config_path: Path) -> dict[str, float]:
         config = load_config(config_path)
         plan = refsmith.plan.build_plan(config)
         built = time.perf_counter()
-        refsmith.plan.write_run_dir(plan)
+        refsmith.rundir.write_run_dir(plan)
         done = time.perf_counter()
     finally:
         refsmith.plan.scan, refsmith.grouping.build_groups = original_scan, original_groups

@@ -30,7 +30,8 @@ from refsmith.demo import write_dataset
 from refsmith.ecsv import _quoted, ecsv_text
 from refsmith.grouping import GroupingRule, _screen, _values_of
 from refsmith.model import Exposure
-from refsmith.plan import RECORD_LISTS, build_plan, plan_json, plan_to_dict, write_run_dir
+from refsmith.plan import build_plan
+from refsmith.rundir import RECORD_LISTS, plan_json, plan_to_dict, write_run_dir
 from refsmith.synth import write_bad_file, write_exposure
 
 STRINGS = ["plain", "a b", "", 'say "hi"', "é ü", "n,m", "tab\tx", "1.5", "True", "x" * 300,

@@ -31,7 +31,8 @@ def make_plan_only_run(directory: Path) -> Path:
     """Write the demo data set and config, plan it (nothing executed); return the run dir."""
     from refsmith.config import load_config
     from refsmith.demo import write_dataset
-    from refsmith.plan import build_plan, write_run_dir
+    from refsmith.plan import build_plan
+    from refsmith.rundir import write_run_dir
 
     write_dataset(directory)  # raw files, reference files and refsmith.yaml
     paths = write_run_dir(build_plan(load_config(directory / "refsmith.yaml")))

@@ -129,7 +129,8 @@ def cmd_steps(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from refsmith.plan import build_plan, summary_rows, write_run_dir
+    from refsmith.plan import build_plan, summary_rows
+    from refsmith.rundir import write_run_dir
 
     # A short-lived process that builds ~10^6 acyclic objects: the cyclic collector
     # would scan them all several times and free nothing (0.15 s of 10,000 files).

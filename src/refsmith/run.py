@@ -243,7 +243,8 @@ def run(config: Any, inputs: Sequence[str] = (), options: RunOptions | None = No
     KeyboardInterrupt
         Ctrl-C or SIGTERM: the workers are stopped and no job is left ``running``.
     """
-    from refsmith.plan import output_root, run_dir_for, write_run_dir
+    from refsmith.plan import output_root, run_dir_for
+    from refsmith.rundir import write_run_dir
 
     options = options or RunOptions()
     stream = stream if stream is not None else sys.stderr
