@@ -3,7 +3,8 @@
 ``scan`` = ``discover`` (files, directories, globs, ``@list`` files; duplicates removed)
 + header reading (:mod:`refsmith.headers`, cached in SQLite by path + size + mtime,
 in parallel when many files are new) + one :class:`~refsmith.model.Exposure` per file
-with its image type, time, setup, completed steps, or the reason it is unusable.
+(:mod:`refsmith.describe`) with its image type, time, setup, completed steps, or the
+reason it is unusable.
 
 Nothing here imports astropy at import time (the reader processes import this package);
 astropy is used only by :meth:`Catalog.to_table` and by the header reader's fallback.
@@ -14,26 +15,25 @@ from __future__ import annotations
 import gc
 import os
 import stat
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from refsmith.classify import DEFAULT_RULES, Classifier, TypeRule
+from refsmith.classify import DEFAULT_RULES, TypeRule
+from refsmith.describe import Describer, upper_keywords
 from refsmith.discovery import Discovery, discover
 from refsmith.errors import ConfigError
 from refsmith.headercache import HeaderCache
-from refsmith.headers import STEP_PREFIX, iso_to_mjd, read_headers, read_many
+from refsmith.headers import read_headers, read_many
 from refsmith.model import Exposure
-from refsmith.steps import KEYWORD_STEPS, in_order
 
 if TYPE_CHECKING:
     from astropy.table import Table
 
 # Read headers in several processes when at least this many files are not cached.
 PARALLEL_MIN_FILES = 1000
-STANDARD_READ = ("INSTRUME", "DETECTOR", "EXP_TYPE", "READPATT", "SUBARRAY", "NGROUPS", "NINTS")
 
 
 @dataclass(frozen=True)
@@ -76,154 +76,12 @@ class CatalogOptions:
     workers: int | None = None
 
 
-class _Plan:
-    """Options compiled once per scan: which keywords to read, how to decide."""
-
-    def __init__(self, options: CatalogOptions) -> None:
-        self.required = tuple(_upper(options.required_keywords))
-        self.time = options.time
-        self.time_keywords = options.time.keywords()
-        self.classifier = Classifier(options.type_rules)
-        wanted = {*STANDARD_READ, *self.required, *_upper(options.optional_keywords)}
-        wanted.update(self.time_keywords, self.classifier.keywords)
-        self.keywords = tuple(sorted(wanted))
-        # What a cache row records as looked for (S_* cards are always read in full).
-        self.key = ",".join((*self.keywords, STEP_PREFIX + "*"))
-        self._covers: dict[str, bool] = {self.key: True}
-        # Memos: most files of a scan share their set-up and their set of keywords.
-        self.setup_keywords = tuple(
-            sorted({*STANDARD_READ, *self.required, *self.classifier.keywords})
-        )
-        self._setups: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-        self._step_keys: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
-
-    def covered_by(self, key: str) -> bool:
-        """Whether a cache row that looked for ``key`` has every keyword needed now."""
-        try:
-            return self._covers[key]
-        except KeyError:
-            result = self._covers[key] = set(self.keywords) <= set(key.split(","))
-            return result
-
-    def exposure(
-        self, path: str, size: int, mtime_ns: int, values: dict[str, Any] | None, error: str
-    ) -> Exposure:
-        """Build the Exposure of one file from its header values (or its read error).
-
-        Unusable exposures (missing keyword, bad value, bad time) get ``imtype`` None.
-        """
-        if values is None:
-            return Exposure(path, False, error, size=size, mtime_ns=mtime_ns)
-        get = values.get
-        key = tuple(map(get, self.setup_keywords))
-        memo_key = (key, tuple(map(type, key)))  # types too: True == 1, 5.0 == 5
-        setup = self._setups.get(memo_key)
-        if setup is None:
-            setup = self._setup(values, path)
-            if len(self._setups) < 20_000 and not self.classifier.uses_filename:
-                self._setups[memo_key] = setup
-        reasons, instrument, detector, exp_type, readpatt, subarray, ngroups, nints, imtype = setup
-        mjd = get(self.time_keywords[0]) if self.time_keywords else None
-        if type(mjd) is not float or self.time.date:
-            reasons = list(reasons)
-            mjd = self._mjd(values, reasons)
-        if self.classifier.uses_filename and not reasons:
-            imtype = self.classifier(values, path)
-        names = tuple(values)
-        step_keys = self._step_keys.get(names)
-        if step_keys is None:
-            step_keys = tuple((k, KEYWORD_STEPS[k]) for k in names if k in KEYWORD_STEPS)
-            if len(self._step_keys) < 1000:
-                self._step_keys[names] = step_keys
-        status: dict[str, str] = {}
-        done: tuple[str, ...] = ()
-        if step_keys:
-            status = {step: str(values[k]).strip() for k, step in step_keys}
-            done = in_order(
-                [s for s, v in status.items() if v.upper() == "COMPLETE"], instrument
-            )
-        return Exposure(
-            path, not reasons, "; ".join(reasons), None if reasons else imtype, instrument,
-            detector, exp_type, readpatt, subarray, ngroups, nints, mjd, done, status, values,
-            size, mtime_ns,
-        )
-
-    def _setup(self, values: Mapping[str, Any], path: str) -> tuple[Any, ...]:
-        """Everything of an Exposure that depends only on the set-up keywords."""
-        reasons = [f"missing {k}" for k in self.required if values.get(k) is None]
-        ngroups = _integer(values, "NGROUPS", reasons)
-        nints = _integer(values, "NINTS", reasons)
-        imtype = None if self.classifier.uses_filename else self.classifier(values, path)
-        return (
-            tuple(reasons),
-            *(_text(values.get(k)) for k in ("INSTRUME", "DETECTOR", "EXP_TYPE", "READPATT",
-                                            "SUBARRAY")),
-            ngroups,
-            nints,
-            imtype,
-        )
-
-    def _mjd(self, values: Mapping[str, Any], reasons: list[str]) -> float | None:
-        if not self.time_keywords:
-            return None
-        first = self.time_keywords[0]
-        value = values.get(first)
-        if value is None:
-            reasons.append(f"missing {first} (time)")
-            return None
-        if not self.time.date:
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                return float(value)
-            try:
-                return float(str(value))
-            except ValueError:
-                reasons.append(f"{first} = {value!r} is not a number")
-                return None
-        clock = None
-        if len(self.time_keywords) > 1:
-            clock = values.get(self.time_keywords[1])
-            if clock is None:
-                reasons.append(f"missing {self.time_keywords[1]} (time)")
-                return None
-        try:
-            return iso_to_mjd(str(value), None if clock is None else str(clock))
-        except ValueError:
-            shown = f"{first} = {value!r}"
-            if clock is not None:
-                shown += f", {self.time_keywords[1]} = {clock!r}"
-            reasons.append(f"{shown} is not an ISO date/time")
-            return None
-
-
-def _upper(keywords: Sequence[str]) -> list[str]:
-    return [k.strip().upper() for k in keywords]
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    return value.strip().upper() if type(value) is str else str(value).strip().upper()
-
-
-def _integer(values: Mapping[str, Any], keyword: str, reasons: list[str]) -> int | None:
-    value = values.get(keyword)
-    if value is None or type(value) is int:
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        reasons.append(f"{keyword} = {value!r} is not an integer")
-        return None
-
-
 def read_exposure(path: str, options: CatalogOptions) -> Exposure:
     """Describe one file from its primary header (no cache, no discovery).
 
     Never raises for a bad file: it comes back with ``usable=False`` and a reason.
     """
-    plan = _Plan(options)
+    plan = Describer(options)
     real = os.path.realpath(path)
     try:
         info = os.stat(real)
@@ -404,7 +262,7 @@ def _scan(
     progress: Callable[[int, int], None] | None,
 ) -> Catalog:
     discovery = discover(inputs, options.pattern, base_dir)
-    plan = _Plan(options)
+    plan = Describer(options)
     total = len(discovery.paths)
     stats = discovery.stats
     results: dict[str, tuple[dict[str, Any] | None, str]] = {}
@@ -445,7 +303,7 @@ def _scan(
         for path, info in stats.items()
     ]
     columns = tuple(dict.fromkeys(
-        (*plan.required, *_upper(options.optional_keywords))
+        (*plan.required, *upper_keywords(options.optional_keywords))
     ))
     return Catalog(exposures, discovery, hits, len(todo), columns)
 
