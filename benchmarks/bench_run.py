@@ -32,7 +32,8 @@ from refsmith.plan import build_plan
 from refsmith.run import check_offline_references
 from refsmith.steps import STEP_REFTYPES
 from refsmith.store import JobStore
-from refsmith.synthpipe import write_raw_exposure, write_reference_files
+from refsmith.synthpipe import write_raw_exposure
+from refsmith.synthrefs import write_reference_files
 
 SHAPE = (1, 10, 64, 64)
 

@@ -28,11 +28,8 @@ from refsmith.pipeline import (
     run_calibration,
 )
 from refsmith.steps import STEP_KEYWORDS, step_order
-from refsmith.synthpipe import (
-    reference_overrides,
-    write_raw_exposure,
-    write_reference_files,
-)
+from refsmith.synthpipe import write_raw_exposure
+from refsmith.synthrefs import reference_overrides, write_reference_files
 
 SHAPE = (1, 5, 64, 64)
 ORDER = step_order("NIRCAM")

@@ -19,14 +19,8 @@ from refsmith.jobs import CombineJob, ReffileInput, ReffileJob
 from refsmith.pipeline import import_pipeline, run_calibration
 from refsmith.plugins import load_plugin, run_combine_job, run_reffile_job
 from refsmith.steps import expand_steps
-from refsmith.synthpipe import (
-    frame_time,
-    group_times,
-    inject_defects,
-    reference_overrides,
-    write_raw_exposure,
-    write_reference_files,
-)
+from refsmith.synthpipe import frame_time, group_times, inject_defects, write_raw_exposure
+from refsmith.synthrefs import reference_overrides, write_reference_files
 
 SHAPE = (4, 10, 64, 64)
 NY, NX = SHAPE[2:]

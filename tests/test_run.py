@@ -25,7 +25,8 @@ from refsmith.execute.worker import PLUGINS_MISSING
 from refsmith.jobs import CalibrationJob
 from refsmith.run import RunOptions, outputs_valid, provenance_path, run, status
 from refsmith.store import JobStore, RunLockedError
-from refsmith.synthpipe import write_raw_exposure, write_reference_files
+from refsmith.synthpipe import write_raw_exposure
+from refsmith.synthrefs import write_reference_files
 
 pytestmark = pytest.mark.slow
 

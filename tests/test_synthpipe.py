@@ -7,14 +7,8 @@ import pytest
 from astropy.io import fits
 from astropy.time import Time
 
-from refsmith.synthpipe import (
-    REFERENCE_TYPES,
-    frame_time,
-    group_times,
-    reference_overrides,
-    write_raw_exposure,
-    write_reference_files,
-)
+from refsmith.synthpipe import frame_time, group_times, write_raw_exposure
+from refsmith.synthrefs import REFERENCE_TYPES, reference_overrides, write_reference_files
 
 SHAPE = (2, 5, 64, 64)
 RAW_KEYWORDS = (

@@ -101,7 +101,8 @@ def write_dataset(directory: Path) -> list[Path]:
     Returns the raw files written (the corrupt one included).
     """
     from refsmith.synth import write_bad_file
-    from refsmith.synthpipe import REFERENCE_TYPES, write_raw_exposure, write_reference_files
+    from refsmith.synthpipe import write_raw_exposure
+    from refsmith.synthrefs import REFERENCE_TYPES, write_reference_files
 
     raw = directory / "raw"
     raw.mkdir(parents=True, exist_ok=True)
@@ -142,7 +143,7 @@ def process_one_exposure(directory: Path) -> Path:
     ``products/``, where the config's ``search_dirs`` let the planner start from it."""
     from refsmith.errors import RefsmithError
     from refsmith.pipeline import run_calibration
-    from refsmith.synthpipe import reference_overrides
+    from refsmith.synthrefs import reference_overrides
 
     d, i = PARTLY_PROCESSED
     detector = DETECTORS[d]
