@@ -7,7 +7,8 @@ product of each requested state (the final one and any intermediate ones the run
 through), puts back the ``S_*`` keywords of the steps the start file had already done (the
 pipeline rewrites skipped steps as SKIPPED), checks every product's ``S_*`` state against
 its target, and only then renames the products into place. It never raises for a job
-failure: the result says what went wrong and where the log is.
+failure: the result says what went wrong and where the log is. Checking the job against its
+start file and building the pipeline's step configuration is :mod:`refsmith.pipeline_setup`.
 
 ``jwst`` is imported inside the functions, so planning never pays for it; call
 :func:`import_pipeline` once in a long-lived worker (after :mod:`refsmith.offline` set-up
@@ -27,17 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from refsmith.errors import ConfigError
 from refsmith.files import write_temporary
 from refsmith.joblog import LOGGER_NAMES, job_log
-from refsmith.offline import local_crds_rules_available
-from refsmith.steps import (
-    STEP_KEYWORDS,
-    STEP_REFTYPES,
-    state_problems,
-    step_done,
-    step_order,
+from refsmith.pipeline_setup import (
+    STEP_REFERENCE_TYPES,
+    JobFailure,
+    Target,
+    prepare_run,
 )
+from refsmith.steps import STEP_KEYWORDS, state_problems
 
 __all__ = [
     "LOGGER_NAMES",
@@ -49,17 +48,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-
-# step -> reference types it asks for (jwst 3.0.0 ``Step.reference_file_types``): the one
-# table in refsmith.steps
-STEP_REFERENCE_TYPES: dict[str, tuple[str, ...]] = STEP_REFTYPES
-
 # step -> attribute of ``model.meta.cal_step`` (the schema calls dark_current 'dark_sub')
 _CAL_STEP_ATTRIBUTE: dict[str, str] = {s: s for s in STEP_KEYWORDS} | {
     "dark_current": "dark_sub"
 }
-_DONE = "COMPLETE"
-_ABSENT = "absent"
 
 
 @dataclass(frozen=True)
@@ -85,17 +77,6 @@ class CalibrationResult:
     error: str = ""
     log_path: str = ""
     seconds: float = 0.0
-
-
-class _JobFailure(Exception):
-    """A failure whose message is already meant for the user."""
-
-
-@dataclass(frozen=True)
-class _Target:
-    steps: frozenset[str]
-    destination: Path
-    ran: int  # how many of the ordered steps_to_run this state includes
 
 
 def import_pipeline(freeze_gc: bool = True) -> type:
@@ -183,7 +164,7 @@ def run_calibration(
             published = _run(start_file, steps_to_run, outputs, overrides, instrument,
                              temporaries, fitopt)
             error = ""
-        except _JobFailure as exc:
+        except JobFailure as exc:
             error = str(exc)
             log.error("job failed: %s", error)
         except (Exception, SystemExit) as exc:
@@ -226,32 +207,18 @@ def _run(
     temporaries: list[Path],
     fitopt: str | None = None,
 ) -> list[str]:
-    start = Path(start_file)
-    start_state, header_instrument, has_asdf, start_header = _read_start_state(start)
-    try:
-        order = step_order(instrument or header_instrument)
-    except ConfigError as exc:
-        raise _JobFailure(f"{start}: {exc}") from None
-    run = _ordered_steps(steps_to_run, order)
-    targets, done_before = _targets(start, start_state, start_header, run, outputs)
-    if fitopt and "ramp_fit" not in run:
-        raise _JobFailure(f"fitopt output {fitopt}: the job does not run ramp_fit")
-    step_config = _step_config(run, order, overrides)
-    if fitopt:
-        step_config["ramp_fit"]["save_opt"] = True
-    _check_references_available(run, overrides)
-    not_applicable = {
-        step for step, refs in overrides.items() if any(v == "N/A" for v in refs.values())
-    }
+    setup = prepare_run(start_file, steps_to_run, outputs, overrides, instrument, fitopt)
+    start, start_state, run, order = setup.start, setup.start_state, setup.run, setup.order
+    targets, done_before = setup.targets, setup.done_before
 
     pipeline_class = import_pipeline(freeze_gc=False)
     pipeline_input: Any = str(start)
-    if not has_asdf:
+    if not setup.has_asdf:
         # stdatamodels cannot open a plain FITS file (e.g. ground-test data) by name
         from stdatamodels.jwst import datamodels
 
         pipeline_input = datamodels.RampModel(str(start))
-    config, config_file = pipeline_class.build_config(pipeline_input, steps=step_config)
+    config, config_file = pipeline_class.build_config(pipeline_input, steps=setup.step_config)
     config.pop("class", None)
     pipeline = pipeline_class.from_config_section(
         config, name=config.get("name") or None, config_file=config_file
@@ -260,13 +227,13 @@ def _run(
 
     written: dict[Path, Path] = {}  # destination -> temporary
 
-    def publish(model: Any, target: _Target) -> None:
+    def publish(model: Any, target: Target) -> None:
         temporary = _write_checked(model, target, start_state, done_before, run,
-                                   not_applicable, order)
+                                   setup.not_applicable, order)
         temporaries.append(temporary)
         written[target.destination] = temporary
 
-    by_ran: dict[int, list[_Target]] = {}
+    by_ran: dict[int, list[Target]] = {}
     for target in targets:
         by_ran.setdefault(target.ran, []).append(target)
     for index, name in enumerate(run, start=1):
@@ -284,7 +251,7 @@ def _run(
             pipeline_input.close()
     try:
         if result is None:
-            raise _JobFailure("calwebb_detector1 returned no product (ramp_fit returned None)")
+            raise JobFailure("calwebb_detector1 returned no product (ramp_fit returned None)")
         for target in by_ran.get(len(run), []):
             publish(result, target)
     finally:
@@ -296,7 +263,7 @@ def _run(
     published = []
     if fitopt:
         if not fitopt_written:
-            raise _JobFailure(f"ramp_fit made no optional results product for {fitopt}")
+            raise JobFailure(f"ramp_fit made no optional results product for {fitopt}")
         os.replace(fitopt_written[0], fitopt)
         temporaries.remove(fitopt_written[0])
         published.append(str(Path(fitopt).absolute()))
@@ -307,7 +274,7 @@ def _run(
     return published
 
 
-def _instrument_step(step: Any, name: str, targets: list[_Target], last: bool,
+def _instrument_step(step: Any, name: str, targets: list[Target], last: bool,
                      publish: Any) -> None:
     """Wrap ``step.run`` to name the failing step and save intermediate products."""
     original = step.run
@@ -322,7 +289,7 @@ def _instrument_step(step: Any, name: str, targets: list[_Target], last: bool,
         if targets and not last:
             model = result[0] if isinstance(result, tuple) else result
             if model is None:
-                raise _JobFailure(f"step {name} returned no product")
+                raise JobFailure(f"step {name} returned no product")
             for target in targets:
                 publish(model, target)
         return result
@@ -356,141 +323,9 @@ def _write_temporary(model: Any, destination: Path) -> Path:
                            suffix=".part", sync=True)
 
 
-def _read_start_state(start: Path) -> tuple[dict[str, str], str, bool, dict[str, Any]]:
-    """S_* values (step -> value), INSTRUME, whether the file has an ASDF extension, and
-    the primary header (keyword -> value)."""
-    from astropy.io import fits
-
-    if not start.is_file():
-        raise _JobFailure(f"start file {start} does not exist")
-    try:
-        with fits.open(start) as hdus:
-            header = dict(hdus[0].header)
-            has_asdf = "ASDF" in hdus
-    except Exception as exc:
-        raise _JobFailure(f"cannot read the FITS header of {start}: {exc}") from None
-    state = {
-        step: str(header[keyword]).strip().upper()
-        for step, keyword in STEP_KEYWORDS.items()
-        if keyword in header
-    }
-    return state, str(header.get("INSTRUME", "")).strip(), has_asdf, header
-
-
-def _ordered_steps(steps_to_run: Sequence[str], order: Sequence[str]) -> tuple[str, ...]:
-    unknown = sorted(set(steps_to_run) - set(order))
-    if unknown:
-        raise _JobFailure(
-            f"steps {unknown} are not calwebb_detector1 steps of this instrument "
-            f"(its steps: {', '.join(order)})"
-        )
-    if not steps_to_run:
-        raise _JobFailure("the job has no step to run")
-    wanted = set(steps_to_run)
-    return tuple(step for step in order if step in wanted)
-
-
-def _targets(
-    start: Path,
-    start_state: Mapping[str, str],
-    start_header: Mapping[str, Any],
-    run: tuple[str, ...],
-    outputs: Sequence[tuple[Sequence[str], str]],
-) -> tuple[list[_Target], frozenset[str]]:
-    """Validate the requested outputs; return them and the start file's done steps."""
-    if not outputs:
-        raise _JobFailure("the job has no output")
-    again = [s for s in run if start_state.get(s) == _DONE]
-    if again:
-        raise _JobFailure(
-            f"{start} already has {', '.join(again)} COMPLETE; running a step twice "
-            "corrupts the data, so the job refuses (check the plan's start state)"
-        )
-    states = [frozenset(steps) for steps, _ in outputs]
-    final = [state for state in states if set(run) <= state]
-    if not final:
-        raise _JobFailure(
-            f"no output has the final state (every step of {list(run)} done); outputs: "
-            f"{[sorted(s) for s in states]}"
-        )
-    done_before = final[0] - set(run)
-    claimed = [s for s in sorted(done_before)
-               if not step_done(s, start_state.get(s), start_header)]
-    if claimed:
-        raise _JobFailure(
-            f"the target state says {', '.join(claimed)} done before this job, but {start} "
-            f"records {', '.join(f'{s}={start_state.get(s, _ABSENT)}' for s in claimed)}"
-        )
-    extra = [s for s, v in start_state.items() if v == _DONE and s not in done_before]
-    if extra:
-        raise _JobFailure(
-            f"{start} already has {', '.join(sorted(extra))} COMPLETE, which the target "
-            "state leaves out"
-        )
-    resolved_start = start.resolve()
-    targets = []
-    for state, (_, destination) in zip(states, outputs, strict=True):
-        ran = len(state & set(run))
-        if state != done_before | set(run[:ran]) or ran == 0:
-            raise _JobFailure(
-                f"output {destination}: state {sorted(state)} is not reached by this run "
-                f"(the start file's done steps {sorted(done_before)} plus the first steps of "
-                f"{list(run)})"
-            )
-        path = Path(destination).absolute()
-        if path.resolve() == resolved_start:
-            raise _JobFailure(f"output {destination} would overwrite the start file")
-        targets.append(_Target(state, path, ran))
-    if len({t.destination for t in targets}) != len(targets):
-        raise _JobFailure("two outputs of the job have the same destination")
-    return targets, done_before
-
-
-def _step_config(
-    run: tuple[str, ...],
-    order: Sequence[str],
-    overrides: Mapping[str, Mapping[str, str]],
-) -> dict[str, dict[str, Any]]:
-    """``steps=`` argument of the pipeline: skips, overrides; nothing saved by the pipeline."""
-    unknown = sorted(set(overrides) - set(STEP_REFERENCE_TYPES))
-    if unknown:
-        raise _JobFailure(f"overrides name unknown steps {unknown}")
-    config: dict[str, dict[str, Any]] = {}
-    for step in STEP_REFERENCE_TYPES:
-        config[step] = {"skip": step not in run or step not in order, "save_results": False}
-    for step, refs in overrides.items():
-        for reftype, value in refs.items():
-            value = str(value)
-            if value != "N/A" and step in run and not Path(value).is_file():
-                raise _JobFailure(
-                    f"reference file for step {step}, type {reftype} not found: {value}"
-                )
-            config[step][f"override_{reftype}"] = value
-    return config
-
-
-def _check_references_available(
-    run: tuple[str, ...], overrides: Mapping[str, Mapping[str, str]]
-) -> None:
-    """Off-line (no CRDS rules in the cache), every reference type must be overridden."""
-    if local_crds_rules_available():
-        return
-    missing = {
-        step: [t for t in STEP_REFERENCE_TYPES[step] if t not in overrides.get(step, {})]
-        for step in run
-    }
-    missing = {step: types for step, types in missing.items() if types}
-    if missing:
-        listing = "; ".join(f"{step}: {', '.join(types)}" for step, types in missing.items())
-        raise _JobFailure(
-            "CRDS is off-line (serverless, no CRDS rules in the cache), so every reference "
-            f"type of a step that runs must be given as a file or 'N/A'; missing: {listing}"
-        )
-
-
 def _write_checked(
     model: Any,
-    target: _Target,
+    target: Target,
     start_state: Mapping[str, str],
     done_before: frozenset[str],
     run: tuple[str, ...],
@@ -515,7 +350,7 @@ def _write_checked(
                               not_applicable=not_applicable)
     if problems:
         temporary.unlink()
-        raise _JobFailure(
+        raise JobFailure(
             f"output {destination.name} does not have its target state: "
             + "; ".join(problems)
         )
