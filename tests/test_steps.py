@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from refsmith import steps
+from refsmith import jwstsource, steps
 from refsmith.errors import ConfigError
 
 JWST_VERSION = "3.0.0"
@@ -28,9 +28,9 @@ def _jwst_version() -> str | None:
 @pytest.mark.parametrize("branch, instrument", [("NIR", "NIRCAM"), ("NIR", "NIRSPEC"),
                                                 ("NIR", "FGS"), ("MIRI", "MIRI")])
 def test_derived_order_equals_fallback_for_jwst_3_0(branch: str, instrument: str) -> None:
-    source = steps.detector1_source()
+    source = jwstsource.detector1_source()
     assert source is not None
-    derived = steps.derive_step_orders(source)
+    derived = jwstsource.derive_step_orders(source)
     assert derived == steps.FALLBACK_ORDER
     assert steps.step_order(instrument) == steps.FALLBACK_ORDER[branch]
 
@@ -51,15 +51,15 @@ def test_step_order_does_not_import_jwst() -> None:
 def test_unparsable_source_gives_none(tmp_path: Path, text: str) -> None:
     path = tmp_path / "calwebb_detector1.py"
     path.write_text(text)
-    assert steps.derive_step_orders(path) is None
-    assert steps.derive_step_orders(tmp_path / "missing.py") is None
+    assert jwstsource.derive_step_orders(path) is None
+    assert jwstsource.derive_step_orders(tmp_path / "missing.py") is None
 
 
 def test_fallback_used_when_parsing_fails(monkeypatch: pytest.MonkeyPatch,
                                           tmp_path: Path) -> None:
     broken = tmp_path / "calwebb_detector1.py"
     broken.write_text("def (")
-    monkeypatch.setattr(steps, "detector1_source", lambda: broken)
+    monkeypatch.setattr(jwstsource, "detector1_source", lambda: broken)
     _clear_caches()
     try:
         assert steps.step_order("NIRCAM") == steps.FALLBACK_ORDER["NIR"]
@@ -90,7 +90,7 @@ def test_derivation_follows_a_changed_order(tmp_path: Path) -> None:
         "    x = self.gain_scale.run(x)\n"
         "    y = self.gain_scale.run(y)\n"
     )
-    assert steps.derive_step_orders(path) == {
+    assert jwstsource.derive_step_orders(path) == {
         "NIR": ("group_scale", "superbias", "ramp_fit", "gain_scale"),
         "MIRI": ("group_scale", "rscd", "ramp_fit", "gain_scale"),
     }
@@ -124,7 +124,7 @@ def test_expand_steps_errors(spec, instrument, message) -> None:
 
 
 def test_reftypes_match_the_installed_steps() -> None:
-    source = steps.detector1_source()
+    source = jwstsource.detector1_source()
     if source is None:
         pytest.skip("jwst not installed")
     root = source.parent.parent
