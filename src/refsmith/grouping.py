@@ -22,22 +22,24 @@ from types import MappingProxyType
 from typing import Any
 
 from refsmith.errors import ConfigError
-
-# DEFAULT_LETTERS and parse_imtypes are part of this module's API (re-exported)
 from refsmith.grouping_shapes import (
-    DEFAULT_LETTERS,
     _all_of,
-    _canonical,
-    _canonical_limits,
     _counted,
     _Formed,
-    _limit,
-    _Part,
     _Partition,
-    _parts,
     _Reasons,
     _time_order,
+)
+
+# DEFAULT_LETTERS and parse_imtypes are part of this module's API (re-exported)
+from refsmith.imtypes import (
+    DEFAULT_LETTERS,
+    Part,
+    canonical_imtypes,
+    canonical_limits,
+    max_days_limit,
     parse_imtypes,
+    rule_parts,
 )
 from refsmith.model import STANDARD_KEYWORDS, Exposure, Group, Leftover, Member
 
@@ -106,10 +108,10 @@ class GroupingRule:
         if not isinstance(self.reuse, bool):
             raise ConfigError(f"{where}: reuse must be true or false, got {self.reuse!r}")
         try:
-            _parts(self)
+            rule_parts(self)
         except ConfigError as error:
             raise ConfigError(f"{where}: {error}") from None
-        limits = _canonical_limits(max_days, self.letters, where)
+        limits = canonical_limits(max_days, self.letters, where)
         object.__setattr__(self, "_limits", MappingProxyType(limits))
 
 
@@ -206,12 +208,12 @@ def _partition_ids(keys: Sequence[tuple[str, ...]]) -> dict[tuple[str, ...], str
 # --------------------------------------------------------------------------- assembly
 
 
-def _rule_record(rule: GroupingRule, parts: Sequence[_Part]) -> dict[str, Any]:
+def _rule_record(rule: GroupingRule, parts: Sequence[Part]) -> dict[str, Any]:
     """The rule values recorded on every group (only max_days that apply and are set)."""
     keys = [p.key for p in parts if (p.count or 1) > 1]
     if len(parts) > 1 or parts[0].count is None:
-        keys.append(_canonical(parts))
-    used = {k: _limit(rule, k) for k in keys}
+        keys.append(canonical_imtypes(parts))
+    used = {k: max_days_limit(rule, k) for k in keys}
     record: dict[str, Any] = {
         "imtypes": rule.imtypes.strip(),
         "group_by": list(rule.group_by),
@@ -252,7 +254,7 @@ def build_groups(exposures: Sequence[Exposure], rule: GroupingRule, *,
     ValueError
         If two exposures share a path.
     """
-    parts = _parts(rule)
+    parts = rule_parts(rule)
     reasons: _Reasons = {}
     partitions: dict[tuple[str, ...], dict[str, Sequence[Exposure]]] = {}
     for part in parts:
@@ -315,7 +317,7 @@ def _screen_type(exposures: Sequence[Exposure], rule: GroupingRule, imtype: str
     return reasons, partitions
 
 
-def _group(rule: GroupingRule, parts: Sequence[_Part], formed: _Formed, ident: str,
+def _group(rule: GroupingRule, parts: Sequence[Part], formed: _Formed, ident: str,
            partition: tuple[tuple[str, Any], ...], record: Mapping[str, Any]) -> Group:
     members = tuple(
         Member(f"{part.letter}{n}", e.path)

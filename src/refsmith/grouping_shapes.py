@@ -1,5 +1,5 @@
-"""The recipe shapes of grouping: the imtypes grammar, parts and limits, the walks,
-clusters and partner search that form groups, and the wording of leftover reasons.
+"""The recipe shapes of grouping: the walks, clusters and partner search that form groups
+per shape (:mod:`refsmith.imtypes` parses the shape), and the wording of leftover reasons.
 
 Used by :func:`refsmith.grouping.build_groups`; see docs/grouping.md.
 """
@@ -7,160 +7,20 @@ Used by :func:`refsmith.grouping.build_groups`; see docs/grouping.md.
 from __future__ import annotations
 
 import math
-import re
 from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from refsmith.errors import ConfigError
+from refsmith.imtypes import Part, canonical_imtypes, max_days_limit
 from refsmith.model import Exposure
 
 if TYPE_CHECKING:
     from refsmith.grouping import GroupingRule
 
-DEFAULT_LETTERS: dict[str, str] = {"D": "dark", "F": "flat"}
-
-_TOKEN = re.compile(r"([A-Z])(\+|)")
-
-
-def parse_imtypes(text: str, letters: Mapping[str, str] = DEFAULT_LETTERS) -> dict[str, int | None]:
-    """Parse an ``imtypes`` string into image type -> count (None = all, from ``X+``).
-
-    Grammar: for each letter, either a run of that letter (``DD`` = 2 darks) or the
-    letter followed by ``+`` (all exposures of that type); letters may come in any order
-    but each letter only once as a run (``DDFF`` = ``FFDD``, ``DF+`` = ``D+F+``).
-    A trailing ``+`` after several letters applies to each of them (``DF+``).
-
-    Parameters
-    ----------
-    text : str
-        The imtypes string from a recipe, e.g. ``'DD'``, ``'D+'``, ``'DDFF'``, ``'DF+'``.
-    letters : mapping
-        Letter -> image type name for the types the classification defines.
-
-    Returns
-    -------
-    dict
-        Image type name -> number of exposures (int >= 1) or None for "all".
-
-    Raises
-    ------
-    ConfigError
-        On anything else, with a message naming the offending part.
-    """
-    raw = str(text).strip()
-    if not raw:
-        raise ConfigError("imtypes is empty; expected e.g. 'DD', 'D+', 'DDFF' or 'DF+'")
-    known = ", ".join(f"{k}={v}" for k, v in sorted(letters.items()))
-    # 'DF+' (several distinct letters then one '+') means every listed type, all of each.
-    if re.fullmatch(r"[A-Z]{2,}\+", raw) and len(set(raw[:-1])) == len(raw) - 1:
-        raw = "".join(f"{c}+" for c in raw[:-1])
-    result: dict[str, int | None] = {}
-    position = 0
-    while position < len(raw):
-        match = _TOKEN.match(raw, position)
-        if not match:
-            raise ConfigError(
-                f"imtypes {text!r}: unexpected {raw[position:]!r}; use letters ({known}), "
-                "each repeated once per exposure or followed by '+'"
-            )
-        letter, plus = match.groups()
-        if letter not in letters:
-            raise ConfigError(f"imtypes {text!r}: unknown letter {letter!r}; known: {known}")
-        name = letters[letter]
-        end = match.end()
-        count = 1
-        if not plus:
-            while end < len(raw) and raw[end] == letter:
-                count += 1
-                end += 1
-            if end < len(raw) and raw[end] == "+":
-                raise ConfigError(
-                    f"imtypes {text!r}: '{letter * count}+' mixes a count and '+'; "
-                    f"write '{letter * count}' or '{letter}+'"
-                )
-        if name in result:
-            raise ConfigError(
-                f"imtypes {text!r}: letter {letter!r} appears in two places; write all "
-                f"{name}s together (e.g. 'DDFF', not 'DFDF')"
-            )
-        result[name] = None if plus else count
-        position = end
-    if len({count is None for count in result.values()}) > 1:
-        raise ConfigError(
-            f"imtypes {text!r} mixes counted types and '+' types; use counts for every type "
-            "('DDFF') or '+' for every type ('DF+')"
-        )
-    return result
-
 
 def _time_order(exposure: Exposure) -> tuple[float, str]:
     return (exposure.mjd or 0.0, exposure.path)
-
-
-# --------------------------------------------------------------------------- the recipe shape
-
-
-@dataclass(frozen=True)
-class _Part:
-    """One image type of a recipe: ``D`` x2 in ``DDFF``, or ``F`` x all in ``DF+``."""
-
-    letter: str
-    name: str
-    count: int | None  # None: all of them ('+')
-
-    @property
-    def key(self) -> str:
-        """max_days key of this type's own subgroups ('DD', 'FFF')."""
-        return self.letter * (self.count or 1)
-
-
-def _parts(rule: GroupingRule) -> tuple[_Part, ...]:
-    """The recipe's image types in canonical (letter table) order."""
-    return _order(parse_imtypes(rule.imtypes, rule.letters), rule.letters, rule.imtypes)
-
-
-def _order(counts: Mapping[str, int | None], letters: Mapping[str, str], written: str
-           ) -> tuple[_Part, ...]:
-    return tuple(
-        _Part(letter, name, counts[name])
-        for letter, name in letters.items()
-        if name in counts and letter in written
-    )
-
-
-def _canonical(parts: Sequence[_Part]) -> str:
-    """imtypes in canonical order: 'FFDD' -> 'DDFF', 'F+D+' -> 'DF+'."""
-    if parts[0].count is None:
-        return "".join(p.letter for p in parts) + "+"
-    return "".join(p.letter * (p.count or 1) for p in parts)
-
-
-def _canonical_limits(max_days: Mapping[str, float | None], letters: Mapping[str, str],
-                      where: str) -> dict[str, float]:
-    """max_days keyed by canonical imtypes ('FFDD' -> 'DDFF'); unset limits dropped. Keys
-    that are no imtypes of these letters are kept as they are (a recipe never asks)."""
-    limits: dict[str, float] = {}
-    spelled: dict[str, str] = {}
-    for key, value in max_days.items():
-        if value is None:
-            continue
-        try:
-            canonical = _canonical(_order(parse_imtypes(key, letters), letters, key))
-        except ConfigError:
-            canonical = key
-        if canonical in limits and limits[canonical] != value:
-            raise ConfigError(f"{where}: max_days {spelled[canonical]!r} and {key!r} mean the "
-                              f"same ({canonical}) but differ ({limits[canonical]} vs "
-                              f"{value}); keep one")
-        limits[canonical], spelled[canonical] = value, key
-    return limits
-
-
-def _limit(rule: GroupingRule, key: str) -> float | None:
-    """The max_days limit of a canonical imtypes key (None: no limit)."""
-    return rule._limits.get(key)
 
 
 # --------------------------------------------------------------------------- wording
@@ -176,7 +36,7 @@ def _count(n: int, name: str) -> str:
     return f"{n} {_plural(name, n)}"
 
 
-def _noun(part: _Part, many: bool = False) -> str:
+def _noun(part: Part, many: bool = False) -> str:
     """'dark', 'dark pair', 'set of 3 darks' (``many``: the plural)."""
     k = part.count or 1
     if k == 1:
@@ -210,7 +70,7 @@ class _Partition:
     by_type: Mapping[str, Sequence[Exposure]]
 
 
-def _walk(items: Sequence[Exposure], part: _Part, limit: float | None, label: str
+def _walk(items: Sequence[Exposure], part: Part, limit: float | None, label: str
           ) -> tuple[list[tuple[Exposure, ...]], _Reasons]:
     """k of one type: take the next k when they span <= limit, else leave the first out."""
     k, n = part.count or 1, len(items)
@@ -230,7 +90,7 @@ def _walk(items: Sequence[Exposure], part: _Part, limit: float | None, label: st
     return groups, reasons
 
 
-def _walk_reason(items: Sequence[Exposure], i: int, part: _Part, limit: float | None,
+def _walk_reason(items: Sequence[Exposure], i: int, part: Part, limit: float | None,
                  label: str) -> str:
     k, here = part.count or 1, items[i]
     if limit is not None:
@@ -329,7 +189,7 @@ class _Spans:
 # --------------------------------------------------------------------------- the shapes
 
 
-def _counted(rule: GroupingRule, parts: Sequence[_Part], partition: _Partition
+def _counted(rule: GroupingRule, parts: Sequence[Part], partition: _Partition
              ) -> tuple[list[_Formed], _Reasons]:
     """``D``, ``DD``, ``DDFF``, ``BBDDFF``...: walk every type; then, if there are
     several, give each subgroup of the last type (the anchor) one subgroup of each other
@@ -337,22 +197,22 @@ def _counted(rule: GroupingRule, parts: Sequence[_Part], partition: _Partition
     reasons: _Reasons = {}
     subgroups: dict[str, list[tuple[Exposure, ...]]] = {}
     for part in parts:
-        limit = _limit(rule, part.key) if (part.count or 1) > 1 else None
+        limit = max_days_limit(rule, part.key) if (part.count or 1) > 1 else None
         subgroups[part.name], why = _walk(partition.by_type[part.name], part, limit,
                                           partition.label)
         reasons.update(why)
     *partners, anchor = parts
     if not partners:
         return [(g,) for g in subgroups[anchor.name]], reasons
-    key = _canonical(parts)
-    limit = _limit(rule, key)
+    key = canonical_imtypes(parts)
+    limit = max_days_limit(rule, key)
     spans = {p.name: _Spans(subgroups[p.name]) for p in partners}
     trees = {p.name: _LeastUsed(len(subgroups[p.name])) for p in partners}
     uses = {p.name: [0] * len(subgroups[p.name]) for p in partners}
     formed: list[_Formed] = []
     for group in subgroups[anchor.name]:
         first, last = group[0].mjd, group[-1].mjd
-        chosen: list[tuple[_Part, int]] = []
+        chosen: list[tuple[Part, int]] = []
         for partner in partners:
             lo, hi = spans[partner.name].reach(first, last, limit)
             used, j = trees[partner.name].best(lo, hi) if lo < hi else (math.inf, -1)
@@ -376,16 +236,16 @@ def _counted(rule: GroupingRule, parts: Sequence[_Part], partition: _Partition
     return formed, reasons
 
 
-def _too_few(rule: GroupingRule, partition: _Partition, part: _Part) -> str:
+def _too_few(rule: GroupingRule, partition: _Partition, part: Part) -> str:
     """Why a partition has no subgroup of ``part`` (a counted type) at all."""
     n, k = len(partition.by_type[part.name]), part.count or 1
     if n < k:
         return f"partition {partition.label} has {_count(n, part.name)}, {part.key} needs {k}"
     return (f"no {_count(k, part.name)} of partition {partition.label} lie within "
-            f"{part.key} max {_limit(rule, part.key)} d")
+            f"{part.key} max {max_days_limit(rule, part.key)} d")
 
 
-def _no_partner(rule: GroupingRule, partition: _Partition, anchor: _Part, partner: _Part,
+def _no_partner(rule: GroupingRule, partition: _Partition, anchor: Part, partner: Part,
                 spans: _Spans, group: Sequence[Exposure], key: str, limit: float | None,
                 in_reach: bool) -> str:
     """Why an anchor subgroup (a flat pair) found no partner (dark pair)."""
@@ -400,7 +260,7 @@ def _no_partner(rule: GroupingRule, partition: _Partition, anchor: _Part, partne
             f"(nearest {_days(gap)} d: {_names(spans.subgroups[j])})")
 
 
-def _unused(rule: GroupingRule, partition: _Partition, roles: tuple[_Part, _Part],
+def _unused(rule: GroupingRule, partition: _Partition, roles: tuple[Part, Part],
             anchors: _Spans, group: Sequence[Exposure], key: str, limit: float | None) -> str:
     """Why a partner subgroup (a dark pair) serves no group."""
     anchor, partner = roles
@@ -417,12 +277,12 @@ def _unused(rule: GroupingRule, partition: _Partition, roles: tuple[_Part, _Part
             f"{_noun(partner, many=True)}")
 
 
-def _all_of(rule: GroupingRule, parts: Sequence[_Part], partition: _Partition
+def _all_of(rule: GroupingRule, parts: Sequence[Part], partition: _Partition
             ) -> tuple[list[_Formed], _Reasons]:
     """``D+``, ``DF+``: everything of the partition in one group, or in chronological
     clusters of at most max_days[<canonical imtypes>]; every type must be present."""
-    key = _canonical(parts)
-    limit = _limit(rule, key)
+    key = canonical_imtypes(parts)
+    limit = max_days_limit(rule, key)
     items = sorted((e for p in parts for e in partition.by_type[p.name]), key=_time_order)
     clusters = _clusters(items, limit) if limit is not None else [items] if items else []
     formed: list[_Formed] = []
