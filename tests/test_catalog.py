@@ -15,7 +15,7 @@ from astropy.table import Table
 from astropy.time import Time
 
 from refsmith import catalog as catalog_module
-from refsmith import headers
+from refsmith import headerpool, headers
 from refsmith.catalog import CatalogOptions, TimeSpec, discover, read_exposure, scan
 from refsmith.classify import TypeRule
 from refsmith.errors import ConfigError
@@ -411,7 +411,7 @@ def test_parallel_reading_gives_the_serial_result(tmp_path, monkeypatch):
     write_bad_file(tmp_path / "raw" / "x_uncal.fits", "truncated")
     serial = scan([str(tmp_path / "raw")], CatalogOptions(workers=1))
     monkeypatch.setattr(catalog_module, "PARALLEL_MIN_FILES", 10)
-    monkeypatch.setattr(headers, "CHUNK_FILES", 3)
+    monkeypatch.setattr(headerpool, "CHUNK_FILES", 3)
     calls = []
     parallel = scan([str(tmp_path / "raw")], CatalogOptions(workers=2),
                     progress=lambda done, total: calls.append((done, total)))
@@ -420,7 +420,7 @@ def test_parallel_reading_gives_the_serial_result(tmp_path, monkeypatch):
     # every chunk read by the spawned readers (none here): the same results, in order
     paths = serial.discovery.paths
     keywords = ("DETECTOR", "EXP_TYPE", "NGROUPS")
-    pooled = headers._read_parallel(paths, keywords, 3, local=False)
+    pooled = headerpool._read_parallel(paths, keywords, 3, local=False)
     assert pooled == headers.read_many(paths, keywords)
 
 

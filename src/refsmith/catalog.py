@@ -26,7 +26,8 @@ from refsmith.describe import Describer, upper_keywords
 from refsmith.discovery import Discovery, discover
 from refsmith.errors import ConfigError
 from refsmith.headercache import HeaderCache
-from refsmith.headers import read_headers, read_many
+from refsmith.headerpool import read_headers
+from refsmith.headers import read_many
 from refsmith.model import Exposure
 
 if TYPE_CHECKING:
