@@ -61,6 +61,12 @@ def test_plan_writes_run_directory_and_prints_summary(project, capsys):
     assert main(["plan", str(project / "refsmith.yaml")]) == 0
     text = capsys.readouterr().out
     assert "readnoise" in text and "nothing was executed" in text
+    # counts right-aligned under their headings; nothing trails a line (output is piped)
+    lines = text.splitlines()
+    assert [line for line in lines if line != line.rstrip()] == []
+    heading = next(line for line in lines if line.startswith("recipe") and "left out" in line)
+    row = next(line for line in lines if line.startswith("readnoise "))
+    assert len(row) == len(heading) and row.split()[-2:] == ["1", "2"]
     run_dir = project / "out" / "refsmith"
     plan = json.loads((run_dir / "plan.json").read_text())
     assert plan["schema"] == "refsmith.plan/1"

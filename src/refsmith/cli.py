@@ -17,7 +17,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from refsmith import __version__
 from refsmith.errors import RefsmithError
@@ -100,8 +100,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
     elif args.format == "ecsv":
         catalog.to_table().write(sys.stdout, format="ascii.ecsv")
     else:
-        table = Table("file", "type", "detector", "exp_type", "readpatt", "subarray", "ngr",
-                      "mjd", "done steps / reason", box=None, pad_edge=False)
+        table = Table("file", "type", "detector", "exp_type", "readpatt", "subarray",
+                      Column("ngr", justify="right"), Column("mjd", justify="right"),
+                      "done steps / reason", box=None, pad_edge=False)
         for e in catalog.exposures:
             note = ",".join(e.completed_steps) if e.usable else f"[red]{escape(e.reason)}[/]"
             table.add_row(e.name, e.imtype or ("-" if e.usable else "[red]unusable[/]"),
@@ -156,7 +157,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         err.print(f"[yellow]warning:[/] {escape(missing)}: no such file, or nothing matched")
     out.print(f"catalog: {plan.catalog.summary_line()}")
     print_unusable_reasons(plan.catalog.exposures)
-    table = Table("recipe", "partition", "groups", "left out", box=None, pad_edge=False)
+    table = Table("recipe", "partition", Column("groups", justify="right"),
+                  Column("left out", justify="right"), box=None, pad_edge=False)
     for row in summary_rows(plan):
         table.add_row(row["recipe"], row["partition"], str(row["groups"]), str(row["left_out"]))
     out.print(table)
@@ -183,8 +185,8 @@ def print_calibration_summary(plan) -> None:
     stats = dict(plan.calibration.stats)
     if not stats:
         return
-    table = Table("recipe", "at required state", "calibration jobs", "step runs saved",
-                  box=None, pad_edge=False)
+    table = Table("recipe", *(Column(name, justify="right") for name in (
+        "at required state", "calibration jobs", "step runs saved")), box=None, pad_edge=False)
     for recipe, row in stats.items():
         table.add_row(recipe, str(row.get("already_at_required_state", 0)), str(row.get("jobs", 0)),
                       str(row.get("step_executions_saved", 0)))
@@ -314,8 +316,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         return EXIT_OK
     counts = ", ".join(f"{n} {state}" for state, n in report["counts"].items() if n)
     out.print(f"{report['run_dir']}: {counts or 'no jobs'}")
-    table = Table("job", "kind", "state", "attempts", "seconds", "worker", box=None,
-                  pad_edge=False)
+    table = Table("job", "kind", "state", Column("attempts", justify="right"),
+                  Column("seconds", justify="right"), "worker", box=None, pad_edge=False)
     for job in report["jobs"]:
         seconds = "" if job["seconds"] is None else f"{job['seconds']:.1f}"
         table.add_row(job["id"], job["kind"], job["state"], str(job["attempts"]), seconds,
