@@ -10,6 +10,8 @@ import pytest
 
 from refsmith.cli import main
 from refsmith.config import load_config
+from refsmith.explain import membership
+from refsmith.model import Group, Member
 from refsmith.synth import write_bad_file, write_exposure
 
 CONFIG = """\
@@ -121,6 +123,24 @@ def test_explain_gives_group_or_reason(project, capsys):
     text = capsys.readouterr().out
     assert "unusable: not a FITS file" in text and "none can use it" in text
     assert main(["explain", config, "nonexistent_uncal.fits"]) == 2
+    assert main(["plan", config]) == 0
+    capsys.readouterr()
+    run_dir = str(project / "out" / "refsmith")  # a run directory instead of the config
+    assert main(["explain", run_dir, "jw00001000001_01101_00001_nrca1_uncal.fits"]) == 0
+    assert "as D1" in capsys.readouterr().out
+
+
+def test_explain_names_a_few_partners_of_a_big_group():
+    members = tuple(Member(f"D{i}", f"/raw/d{i}_uncal.fits") for i in range(1, 11))
+    group = Group("superbias-NRCA1-001", "superbias", "superbias", "D+",
+                  (("DETECTOR", "NRCA1"),), members, (0.0, 1.0))
+    assert membership(group, "/raw/d3_uncal.fits") == (
+        "as D3 with D1 d1_uncal.fits, D2 d2_uncal.fits, D4 d4_uncal.fits, D5 d5_uncal.fits "
+        "and 5 more (10 members, all in groups.ecsv)")
+    pair = Group("rn-NRCA1-001", "rn", "readnoise", "DD", (), members[:2], (0.0, 1.0))
+    assert membership(pair, "/raw/d2_uncal.fits") == "as D2 with D1 d1_uncal.fits"
+    alone = Group("bpm-NRCA1-001", "bpm", "mask", "D", (), members[:1], (0.0, 0.0))
+    assert membership(alone, "/raw/d1_uncal.fits") == "as D1"
 
 
 @pytest.mark.slow

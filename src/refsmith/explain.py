@@ -7,7 +7,7 @@ from pathlib import Path
 
 from refsmith.config import Config
 from refsmith.errors import RefsmithError
-from refsmith.model import Exposure
+from refsmith.model import Exposure, Group
 from refsmith.plan import Plan, build_plan
 
 
@@ -24,6 +24,20 @@ def find_exposure(plan: Plan, file: str) -> Exposure:
     if matches:
         raise RefsmithError(f"{file}: {len(matches)} inputs have this name; give the full path")
     raise RefsmithError(f"{file}: not among the {len(by_path)} inputs of this config")
+
+
+def membership(group: Group, path: str, most: int = 4) -> str:
+    """'as D2 with D1 <name>': the role of ``path`` in ``group`` and at most ``most`` of
+    the other members (a D+ group can hold hundreds; groups.ecsv lists them all)."""
+    role = next(m.role for m in group.members if m.path == path)
+    others = [f"{m.role} {Path(m.path).name}" for m in group.members if m.path != path]
+    if not others:
+        return f"as {role}"
+    if len(others) > most:
+        others[most:] = [f"{len(others) - most} more ({len(group.members)} members, "
+                         "all in groups.ecsv)"]
+        return f"as {role} with {', '.join(others[:-1])} and {others[-1]}"
+    return f"as {role} with {', '.join(others)}"
 
 
 def explain(config: Config, file: str, run_dir: str | None = None) -> str:
@@ -58,10 +72,7 @@ def explain(config: Config, file: str, run_dir: str | None = None) -> str:
             continue
         lines.append(f"recipe {recipe}:")
         for group in groups:
-            role = next(m.role for m in group.members if m.path == exposure.path)
-            others = ", ".join(f"{m.role} {Path(m.path).name}" for m in group.members
-                               if m.path != exposure.path)
-            lines.append(f"  in group {group.id} as {role}" + (f" with {others}" if others else ""))
+            lines.append(f"  in group {group.id} {membership(group, exposure.path)}")
         lines += [f"  left out: {reason}" for reason in reasons]
         choice = calibration.start_choices.get((recipe, exposure.path))
         if choice is not None and groups:
