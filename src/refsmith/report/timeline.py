@@ -258,12 +258,23 @@ def timeline_png(timeline: Timeline, *, dpi: int = 100) -> bytes:
     for recipe_row, groups, lanes, n_lanes in layout:
         ax.axhline(y - 0.8, color="0.85", lw=0.8, zorder=0)
         segments, seg_colors = [], []
+        # one scatter per image type for all the row's groups: a call per group took
+        # ~5 ms, 29 s for the ~6,000 groups of 10,000 files (measured)
+        members: dict[str, tuple[list[float], list[float], list[str]]] = defaultdict(
+            lambda: ([], [], []))
         for i, (group, lane) in enumerate(zip(groups, lanes, strict=True)):
             color = colors[i % len(colors)]
             gy = y + lane
             segments.append([(t + offset, gy) for t, _ in group.members])
             seg_colors.append(color)
-            scatter(list(group.members), gy, s=30, c=color, edgecolors="none")
+            for t, imtype in group.members:
+                xs, ys, cs = members[imtype]
+                xs.append(t + offset)
+                ys.append(gy)
+                cs.append(color)
+        for imtype, (xs, ys, cs) in members.items():
+            ax.scatter(xs, ys, marker=marker_for(imtype, known), zorder=3, s=30, c=cs,
+                       edgecolors="none")
         ax.add_collection(LineCollection(segments, colors=seg_colors, linewidths=2, zorder=2))
         left_y = y + n_lanes if recipe_row.leftovers else y + max(n_lanes - 1, 0)
         marks = [(m.mjd, m.imtype) for m in recipe_row.leftovers if m.mjd is not None]
