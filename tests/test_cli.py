@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from refsmith.cli import main
+from refsmith.cli import main, status_rows
 from refsmith.config import load_config
 from refsmith.explain import membership
 from refsmith.model import Group, Member
@@ -128,6 +128,15 @@ def test_explain_gives_group_or_reason(project, capsys):
     run_dir = str(project / "out" / "refsmith")  # a run directory instead of the config
     assert main(["explain", run_dir, "jw00001000001_01101_00001_nrca1_uncal.fits"]) == 0
     assert "as D1" in capsys.readouterr().out
+
+
+def test_status_rows_keep_unfinished_jobs_and_the_last_finished():
+    jobs = [{"id": f"j{i}", "state": state, "ended": ended} for i, (state, ended) in
+            enumerate([("done", 5.0), ("pending", None), ("failed", 3.0), ("done", 9.0),
+                       ("cached", 7.0), ("running", None), ("blocked", None)])]
+    assert [j["id"] for j in status_rows(jobs, 2)] == ["j2", "j3", "j4", "j5", "j6"]
+    assert [j["id"] for j in status_rows(jobs, 0)] == ["j2", "j5", "j6"]
+    assert len(status_rows(jobs, 100)) == 6  # every job but the pending one
 
 
 def test_explain_names_a_few_partners_of_a_big_group():

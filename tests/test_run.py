@@ -232,6 +232,17 @@ def test_status_reports_states_and_failure_logs(one_go, capsys):
     printed = json.loads(capsys.readouterr().out)
     assert printed["counts"] == report["counts"]
     assert {j["state"] for j in printed["jobs"]} >= {"done", "failed", "blocked"}
+    # text: failed and blocked jobs always listed, finished ones only the --recent last
+    assert main(["status", str(one_go["run_dir"]), "--recent", "0"]) == 0
+    text = capsys.readouterr().out
+    failed = [j["id"] for j in report["jobs"] if j["state"] in ("failed", "blocked")]
+    assert failed and all(job in text for job in failed)
+    done = [j["id"] for j in report["jobs"] if j["state"] == "done"]
+    assert not any(job in text for job in done)
+    assert f"not listed: {len(done)} done" in text
+    assert main(["status", str(one_go["run_dir"]), "--all"]) == 0
+    text = capsys.readouterr().out
+    assert all(j["id"] in text for j in report["jobs"]) and "not listed" not in text
 
 
 def test_kill_9_midway_then_resume_equals_one_go(one_go, tmp_path):

@@ -10,6 +10,7 @@ import argparse
 import gc
 import json
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -309,6 +310,16 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def status_rows(jobs: Sequence[dict[str, Any]], recent: int) -> list[dict[str, Any]]:
+    """The jobs worth a line: every one neither pending nor finished (running, failed,
+    blocked), and the ``recent`` last finished ones; in the store's order."""
+    finished = [j for j in jobs if j["state"] in ("done", "cached")]
+    latest = {id(j) for j in sorted(finished, key=lambda j: j["ended"] or 0)[-recent:]
+              } if recent > 0 else set()
+    return [j for j in jobs if j["state"] not in ("pending", "done", "cached")
+            or id(j) in latest]
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from refsmith.run import status
 
@@ -318,13 +329,19 @@ def cmd_status(args: argparse.Namespace) -> int:
         return EXIT_OK
     counts = ", ".join(f"{n} {state}" for state, n in report["counts"].items() if n)
     out.print(f"{report['run_dir']}: {counts or 'no jobs'}")
+    jobs = report["jobs"] if args.all else status_rows(report["jobs"], args.recent)
     table = Table("job", "kind", "state", Column("attempts", justify="right"),
                   Column("seconds", justify="right"), "worker", box=None, pad_edge=False)
-    for job in report["jobs"]:
+    for job in jobs:
         seconds = "" if job["seconds"] is None else f"{job['seconds']:.1f}"
         table.add_row(job["id"], job["kind"], job["state"], str(job["attempts"]), seconds,
                       job["worker"])
-    out.print(table)
+    if jobs:
+        out.print(table)
+    if len(jobs) < len(report["jobs"]):
+        unlisted = Counter(j["state"] for j in report["jobs"]) - Counter(j["state"] for j in jobs)
+        out.print(f"not listed: {', '.join(f'{n} {state}' for state, n in unlisted.items())} "
+                  "(--all lists every job; --format json too)", markup=False)
     for failure in report["failures"]:
         out.print(f"[red]failed[/] {escape(failure['id'])}: {escape(failure['error'])}")
         out.print(f"  log: {failure['log']}", markup=False)
@@ -419,6 +436,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="the run directory")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--tail", type=int, default=15, help="log lines shown per failure")
+    p.add_argument("--recent", type=int, default=10, metavar="N",
+                   help="finished jobs listed: the N last (default 10)")
+    p.add_argument("--all", action="store_true", help="list every job, pending ones too")
 
     p = add("report", cmd_report, "write report.html for a run directory")
     p.add_argument("run_dir", help="the run directory")
