@@ -18,9 +18,9 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Column, Table
 
 from refsmith import __version__
+from refsmith.columns import table_text
 from refsmith.errors import RefsmithError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -101,16 +101,15 @@ def cmd_scan(args: argparse.Namespace) -> int:
     elif args.format == "ecsv":
         catalog.to_table().write(sys.stdout, format="ascii.ecsv")
     else:
-        table = Table("file", "type", "detector", "exp_type", "readpatt", "subarray",
-                      Column("ngr", justify="right"), Column("mjd", justify="right"),
-                      "done steps / reason", box=None, pad_edge=False)
-        for e in catalog.exposures:
-            note = ",".join(e.completed_steps) if e.usable else f"[red]{escape(e.reason)}[/]"
-            table.add_row(e.name, e.imtype or ("-" if e.usable else "[red]unusable[/]"),
-                          e.detector or "", e.exp_type or "", e.readpatt or "",
-                          e.subarray or "", "" if e.ngroups is None else str(e.ngroups),
-                          "" if e.mjd is None else f"{e.mjd:.5f}", note)
-        out.print(table)
+        rows = [(e.name, e.imtype or ("-" if e.usable else "unusable"), e.detector or "",
+                 e.exp_type or "", e.readpatt or "", e.subarray or "",
+                 "" if e.ngroups is None else str(e.ngroups),
+                 "" if e.mjd is None else f"{e.mjd:.5f}",
+                 ",".join(e.completed_steps) if e.usable else e.reason)
+                for e in catalog.exposures]
+        out.print(table_text(("file", "type", "detector", "exp_type", "readpatt", "subarray",
+                              "ngr", "mjd", "done steps / reason"), rows, right={6, 7},
+                             styles=[None if e.usable else "red" for e in catalog.exposures]))
     err.print(catalog.summary_line())
     return EXIT_OK
 
@@ -122,11 +121,10 @@ def cmd_steps(args: argparse.Namespace) -> int:
     if args.format == "json":
         print_json(rows)
         return EXIT_OK
-    table = Table("#", "step", "keyword", "reference types", "default", box=None)
-    for i, row in enumerate(rows, 1):
-        table.add_row(str(i), row["step"], row["keyword"], ", ".join(row["reftypes"]) or "-",
-                      "skipped" if row["skipped_by_default"] else "runs")
-    out.print(table)
+    out.print(table_text(("#", "step", "keyword", "reference types", "default"), [
+        (str(i), row["step"], row["keyword"], ", ".join(row["reftypes"]) or "-",
+         "skipped" if row["skipped_by_default"] else "runs")
+        for i, row in enumerate(rows, 1)], right={0}))
     return EXIT_OK
 
 
@@ -158,11 +156,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
         err.print(f"[yellow]warning:[/] {escape(missing)}: no such file, or nothing matched")
     out.print(f"catalog: {plan.catalog.summary_line()}")
     print_unusable_reasons(plan.catalog.exposures)
-    table = Table("recipe", "partition", Column("groups", justify="right"),
-                  Column("left out", justify="right"), box=None, pad_edge=False)
-    for row in summary_rows(plan):
-        table.add_row(row["recipe"], row["partition"], str(row["groups"]), str(row["left_out"]))
-    out.print(table)
+    out.print(table_text(("recipe", "partition", "groups", "left out"), [
+        (row["recipe"], row["partition"], str(row["groups"]), str(row["left_out"]))
+        for row in summary_rows(plan)], right={2, 3}))
     print_calibration_summary(plan)
     if args.show_commands:
         for job in plan.calibration.calibration_jobs:
@@ -186,12 +182,10 @@ def print_calibration_summary(plan) -> None:
     stats = dict(plan.calibration.stats)
     if not stats:
         return
-    table = Table("recipe", *(Column(name, justify="right") for name in (
-        "at required state", "calibration jobs", "step runs saved")), box=None, pad_edge=False)
-    for recipe, row in stats.items():
-        table.add_row(recipe, str(row.get("already_at_required_state", 0)), str(row.get("jobs", 0)),
-                      str(row.get("step_executions_saved", 0)))
-    out.print(table)
+    out.print(table_text(("recipe", "at required state", "calibration jobs", "step runs saved"), [
+        (recipe, str(row.get("already_at_required_state", 0)), str(row.get("jobs", 0)),
+         str(row.get("step_executions_saved", 0)))
+        for recipe, row in stats.items()], right={1, 2, 3}))
     out.print(f"{len(plan.calibration.calibration_jobs)} calibration jobs, "
               f"{len(plan.calibration.reffile_jobs)} reference-file jobs, "
               f"{len(plan.calibration.combine_jobs)} combine jobs")
@@ -302,11 +296,10 @@ def cmd_plugins(args: argparse.Namespace) -> int:
                   f"steps {', '.join(plugin['steps']) or 'raw'}")
         if plugin.get("description"):
             out.print(f"  {plugin['description']}", markup=False)
-        table = Table("parameter", "type", "default", "meaning", box=None, pad_edge=False)
-        for param in plugin["parameters"]:
-            table.add_row(param["name"], str(param["type"]), repr(param["default"]),
-                          param.get("description") or "")
-        out.print(table)
+        out.print(table_text(("parameter", "type", "default", "meaning"), [
+            (param["name"], str(param["type"]), repr(param["default"]),
+             param.get("description") or "")
+            for param in plugin["parameters"]]))
     return EXIT_OK
 
 
@@ -330,14 +323,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     counts = ", ".join(f"{n} {state}" for state, n in report["counts"].items() if n)
     out.print(f"{report['run_dir']}: {counts or 'no jobs'}")
     jobs = report["jobs"] if args.all else status_rows(report["jobs"], args.recent)
-    table = Table("job", "kind", "state", Column("attempts", justify="right"),
-                  Column("seconds", justify="right"), "worker", box=None, pad_edge=False)
-    for job in jobs:
-        seconds = "" if job["seconds"] is None else f"{job['seconds']:.1f}"
-        table.add_row(job["id"], job["kind"], job["state"], str(job["attempts"]), seconds,
-                      job["worker"])
     if jobs:
-        out.print(table)
+        out.print(table_text(("job", "kind", "state", "attempts", "seconds", "worker"), [
+            (job["id"], job["kind"], job["state"], str(job["attempts"]),
+             "" if job["seconds"] is None else f"{job['seconds']:.1f}", job["worker"])
+            for job in jobs], right={3, 4},
+            styles=["red" if job["state"] in ("failed", "blocked") else None for job in jobs]))
     if len(jobs) < len(report["jobs"]):
         unlisted = Counter(j["state"] for j in report["jobs"]) - Counter(j["state"] for j in jobs)
         out.print(f"not listed: {', '.join(f'{n} {state}' for state, n in unlisted.items())} "
