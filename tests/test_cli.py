@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -128,6 +129,21 @@ def test_explain_gives_group_or_reason(project, capsys):
     run_dir = str(project / "out" / "refsmith")  # a run directory instead of the config
     assert main(["explain", run_dir, "jw00001000001_01101_00001_nrca1_uncal.fits"]) == 0
     assert "as D1" in capsys.readouterr().out
+
+
+def test_show_commands_are_shell_quoted(tmp_path, capsys):
+    project = tmp_path / "my data"  # a space: the commands must still paste into a shell
+    (project / "raw").mkdir(parents=True)
+    for i, mjd in enumerate([60000.0, 60000.5]):
+        write_exposure(project / "raw" / f"jw0000100{i}001_01101_00001_nrca1_uncal.fits",
+                       mjd=mjd)
+    (project / "refsmith.yaml").write_text(CONFIG)
+    assert main(["plan", str(project / "refsmith.yaml"), "--show-commands"]) == 0
+    printed = [shlex.split(line) for line in capsys.readouterr().out.splitlines()
+               if line.startswith("strun ")]
+    plan = json.loads((project / "out" / "refsmith" / "plan.json").read_text())
+    assert printed == [job["argv"] for job in plan["calibration_jobs"]]
+    assert len(printed) == 2 and " " in printed[0][2]
 
 
 def test_status_rows_keep_unfinished_jobs_and_the_last_finished():

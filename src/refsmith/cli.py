@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import shlex
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -160,9 +161,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
         (row["recipe"], row["partition"], str(row["groups"]), str(row["left_out"]))
         for row in summary_rows(plan)], right={2, 3}))
     print_calibration_summary(plan)
-    if args.show_commands:
-        for job in plan.calibration.calibration_jobs:
-            out.print(" ".join(job.argv), markup=False)
+    if args.show_commands and plan.calibration.calibration_jobs:  # shell-quoted; one print
+        out.print("\n".join(shlex.join(job.argv) for job in plan.calibration.calibration_jobs),
+                  markup=False)
     out.print(f"plan written to {plan.run_dir / 'plan.json'} (nothing was executed)")
     return EXIT_OK
 
