@@ -4,7 +4,8 @@
 supersedes calibrated products that no longer match (another jwst version, changed
 reference files, ``--force-redo``), checks off-line reference files, records the jobs in
 the store, decides from the files on disk (not only from the store) which jobs are
-already done, and runs the rest with the local or the Dask executor.
+already done (:mod:`refsmith.resume`), and runs the rest with the local or the Dask
+executor.
 
 Provenance: every product a calibration job writes gets a sidecar
 ``<product>.provenance.json`` (jwst version, reference files with their size and
@@ -17,7 +18,6 @@ without a sidecar (made by hand or by another tool) is trusted as it is.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import sys
 import time
@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from refsmith.errors import ConfigError, RefsmithError
 from refsmith.execute.dag import DagOutcome, Node, execute_dag
@@ -44,6 +44,7 @@ from refsmith.products import (
     supersede,
     write_json,
 )
+from refsmith.resume import ForceRedo, job_nodes, keep_earlier_products
 from refsmith.store import FINISHED, JobStore, RunLock
 
 __all__ = [
@@ -56,8 +57,6 @@ __all__ = [
     "run",
     "status",
 ]
-
-ForceRedo = Literal["calibration", "reffiles", "all"] | None
 
 @dataclass(frozen=True)
 class RunOptions:
@@ -288,10 +287,10 @@ def run(config: Any, inputs: Sequence[str] = (), options: RunOptions | None = No
         with JobStore(run_dir / "store.sqlite") as store:
             store.recover()
             previous = {r.id: r for r in store.jobs()}
-            nodes = _nodes(calibration_jobs, reffile_jobs, combine_jobs, previous, logs,
-                           options.force_redo, dict(config.pipeline.references))
+            nodes = job_nodes(calibration_jobs, reffile_jobs, combine_jobs, previous, logs,
+                              options.force_redo, dict(config.pipeline.references))
             store.sync_plan((n.id, n.kind, n.depends_on, n.log_path) for n in nodes)
-            _keep_earlier_products(store, previous, {n.id for n in nodes})
+            keep_earlier_products(store, previous, {n.id for n in nodes})
             made_here = {p for r in previous.values() if r.state in FINISHED for p in r.outputs}
             for product in sorted(store_products_used(plan, store_dir)):
                 if str(product) not in made_here and product.is_file():
@@ -340,62 +339,6 @@ def run(config: Any, inputs: Sequence[str] = (), options: RunOptions | None = No
             summary.report_error = str(error)
     summary.seconds = time.perf_counter() - started
     return summary
-
-
-def _nodes(calibration_jobs: Sequence[CalibrationJob], reffile_jobs: Sequence[Any],
-           combine_jobs: Sequence[Any], previous: Mapping[str, Any], logs: Path,
-           force_redo: ForceRedo, references: Mapping[str, str]) -> list[Node]:
-    """DAG nodes with their state before this run, decided from the files on disk."""
-    jwst_version = installed_jwst_version()
-    nodes: list[Node] = []
-    pending: set[str] = set()
-    for job in calibration_jobs:
-        state = "pending"
-        if force_redo not in ("calibration", "all") and outputs_valid(job) and not any(
-            stale_reason(Path(o.path), references, jwst_version) for o in job.outputs
-        ):
-            before = previous.get(job.id)
-            state = "done" if before is not None and before.state == "done" else "cached"
-        if state == "pending":
-            pending.add(job.id)
-        nodes.append(Node(job.id, "calibration", job.to_dict(), tuple(job.depends_on),
-                          str(logs / f"{job.id}.log"), state))
-    redo = force_redo in ("reffiles", "all")
-    for kind, jobs in (("reffile", reffile_jobs), ("combine", combine_jobs)):
-        for job in jobs:
-            inputs = [i.path for i in job.inputs] if kind == "reffile" else list(job.inputs)
-            before = previous.get(job.id)
-            done = (not redo and before is not None and before.state in FINISHED
-                    and _newer_than_inputs(job.output, inputs)
-                    and not any(d in pending for d in job.depends_on))
-            state = before.state if done and before is not None else "pending"
-            if state == "pending":
-                pending.add(job.id)
-            nodes.append(Node(job.id, kind, job.to_dict(), tuple(job.depends_on),
-                              str(logs / f"{job.id}.log"), state))
-    return nodes
-
-
-def _newer_than_inputs(output: str, inputs: Sequence[str]) -> bool:
-    try:
-        made = os.stat(output).st_mtime_ns
-        return all(os.stat(p).st_mtime_ns <= made for p in inputs)
-    except OSError:
-        return False
-
-
-def _keep_earlier_products(store: JobStore, previous: Mapping[str, Any],
-                           planned: set[str]) -> None:
-    """Jobs of an earlier plan whose products are on disk stay visible as done.
-
-    After a resume the plan starts from what earlier runs made, so their jobs are no
-    longer in it; they remain in the store (``in_plan`` 1 when all outputs are there).
-    """
-    store.mark_in_plan(
-        job_id for job_id, record in previous.items()
-        if job_id not in planned and record.state in FINISHED and record.outputs
-        and all(Path(p).is_file() for p in record.outputs)
-    )
 
 
 def _make_on_success(references: Mapping[str, str], jwst_version: str) -> Any:
