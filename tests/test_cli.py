@@ -131,6 +131,18 @@ def test_explain_gives_group_or_reason(project, capsys):
     assert "as D1" in capsys.readouterr().out
 
 
+def test_every_parsed_command_runs_a_function(capsys):
+    from refsmith.cli import COMMANDS
+    from refsmith.cli_parser import EXAMPLES, build_parser
+
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if a.dest == "command"]
+    assert set(sub.choices) == set(COMMANDS) == set(EXAMPLES)
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.startswith("refsmith ")
+
+
 def test_show_commands_are_shell_quoted(tmp_path, capsys):
     project = tmp_path / "my data"  # a space: the commands must still paste into a shell
     (project / "raw").mkdir(parents=True)
