@@ -307,11 +307,13 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 def status_rows(jobs: Sequence[dict[str, Any]], recent: int) -> list[dict[str, Any]]:
     """The jobs worth a line: every one neither pending nor finished (running, failed,
     blocked), and the ``recent`` last finished ones; in the store's order."""
-    finished = [j for j in jobs if j["state"] in ("done", "cached")]
+    from refsmith.store import FINISHED
+
+    finished = [j for j in jobs if j["state"] in FINISHED]
     latest = {id(j) for j in sorted(finished, key=lambda j: j["ended"] or 0)[-recent:]
               } if recent > 0 else set()
-    return [j for j in jobs if j["state"] not in ("pending", "done", "cached")
-            or id(j) in latest]
+    unlisted = {"pending", *FINISHED}
+    return [j for j in jobs if j["state"] not in unlisted or id(j) in latest]
 
 
 def cmd_status(args: argparse.Namespace) -> int:

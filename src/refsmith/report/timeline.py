@@ -242,43 +242,42 @@ def timeline_png(timeline: Timeline, *, dpi: int = 100) -> bytes:
     colors = [f"C{i}" for i in range(10) if i != 3]  # C3 (red) is for leftovers
     ticks, labels = [], []
 
-    def scatter(points: list[tuple[float, str]], y: float, **style: Any) -> None:
-        by_type: dict[str, list[float]] = defaultdict(list)
-        for t, imtype in points:
-            by_type[imtype].append(t)
-        for imtype, ts in by_type.items():
-            ax.scatter(np.asarray(ts) + offset, np.full(len(ts), y),
-                       marker=marker_for(imtype, known), zorder=3, **style)
+    def scatter(points: Sequence[tuple[float, str, float]], colors: Sequence[str] = (),
+                **style: Any) -> None:
+        """One scatter call per image type (its marker) for points (mjd, imtype, y);
+        ``colors``: one per point. A call per group took 29 s for the ~6,000 groups of
+        10,000 files (measured)."""
+        by_type: dict[str, list[int]] = defaultdict(list)
+        for i, (_, imtype, _) in enumerate(points):
+            by_type[imtype].append(i)
+        for imtype, indexes in by_type.items():
+            extra = {"c": [colors[i] for i in indexes]} if colors else {}
+            ax.scatter([points[i][0] + offset for i in indexes],
+                       [points[i][2] for i in indexes],
+                       marker=marker_for(imtype, known), zorder=3, **style, **extra)
 
     y = 0.0
-    scatter(timeline.exposures, y, s=28, c="0.25", edgecolors="none")
+    scatter([(t, imtype, y) for t, imtype in timeline.exposures], s=28, c="0.25",
+            edgecolors="none")
     ticks.append(y)
     labels.append(f"all exposures ({len(timeline.exposures)})")
     y += 1.6
     for recipe_row, groups, lanes, n_lanes in layout:
         ax.axhline(y - 0.8, color="0.85", lw=0.8, zorder=0)
         segments, seg_colors = [], []
-        # one scatter per image type for all the row's groups: a call per group took
-        # ~5 ms, 29 s for the ~6,000 groups of 10,000 files (measured)
-        members: dict[str, tuple[list[float], list[float], list[str]]] = defaultdict(
-            lambda: ([], [], []))
+        members, member_colors = [], []  # every group of the row in one scatter per type
         for i, (group, lane) in enumerate(zip(groups, lanes, strict=True)):
             color = colors[i % len(colors)]
             gy = y + lane
             segments.append([(t + offset, gy) for t, _ in group.members])
             seg_colors.append(color)
-            for t, imtype in group.members:
-                xs, ys, cs = members[imtype]
-                xs.append(t + offset)
-                ys.append(gy)
-                cs.append(color)
-        for imtype, (xs, ys, cs) in members.items():
-            ax.scatter(xs, ys, marker=marker_for(imtype, known), zorder=3, s=30, c=cs,
-                       edgecolors="none")
+            members += [(t, imtype, gy) for t, imtype in group.members]
+            member_colors += [color] * len(group.members)
+        scatter(members, member_colors, s=30, edgecolors="none")
         ax.add_collection(LineCollection(segments, colors=seg_colors, linewidths=2, zorder=2))
         left_y = y + n_lanes if recipe_row.leftovers else y + max(n_lanes - 1, 0)
-        marks = [(m.mjd, m.imtype) for m in recipe_row.leftovers if m.mjd is not None]
-        scatter(marks, left_y, s=38, facecolors="white", edgecolors="C3", linewidths=1.5)
+        marks = [(m.mjd, m.imtype, left_y) for m in recipe_row.leftovers if m.mjd is not None]
+        scatter(marks, s=38, facecolors="white", edgecolors="C3", linewidths=1.5)
         if len(timeline.leftovers) <= MAX_NUMBERED:
             for mark in recipe_row.leftovers:
                 if mark.mjd is not None:
