@@ -296,3 +296,5 @@ def test_inputs_that_match_nothing_are_an_error(project, capsys):
 def test_bad_max_memory_is_an_error_before_anything_runs(project, capsys):
     assert main(["run", str(project / "refsmith.yaml"), "--max-memory", "lots"]) == 2
     assert "max_memory must look like '4GiB'" in capsys.readouterr().err
+    assert main(["run", str(project / "refsmith.yaml"), "--recycle-memory", "4 GiBs"]) == 2
+    assert "recycle_memory must look like '4GiB'" in capsys.readouterr().err

@@ -283,13 +283,17 @@ def test_instrument_is_validated_and_upper_cased():
 
 def test_execution_and_pipeline_sections():
     config = parse("""\
-        execution: {executor: dask, workers: 4, retries: 0, max_memory: 4GiB,
-                    scheduler: 'tcp://h:8786', cluster: {kind: HTCondor, cores: 1}}
+        execution: {executor: dask, workers: 4, retries: 0, max_memory: 20GiB,
+                    recycle_memory: 4GB, scheduler: 'tcp://h:8786',
+                    cluster: {kind: HTCondor, cores: 1}}
         pipeline: {references: {Mask: CRDS, dark: SELF, gain: refs/*gain*.fits},
                    offline: true, search_dirs: [prod]}
-        recipes: {readnoise: {imtypes: DD}}
+        recipes: {readnoise: {imtypes: DD}, dark: {imtypes: D+, memory: 6GiB}}
         """)
     assert config.execution.workers == 4 and config.execution.retries == 0
+    assert (config.execution.max_memory, config.execution.recycle_memory) == ("20GiB", "4GB")
+    assert config.execution.reffile_memory == "2GiB"  # the default
+    assert config.recipes["dark"].memory == "6GiB" and config.recipes["readnoise"].memory is None
     assert config.execution.cluster == {"kind": "htcondor", "cores": 1}
     assert config.pipeline.references == {"mask": "crds", "dark": "self",
                                           "gain": "refs/*gain*.fits"}
@@ -304,6 +308,9 @@ def test_execution_and_pipeline_sections():
     ("execution: {cluster: {kind: htcondor}}", "execution.cluster: is only used with"),
     ("execution: {executor: dask, cluster: {cores: 2}}", "execution.cluster.kind: must be"),
     ("execution: {max_memory: lots}", "execution.max_memory: max_memory must look like"),
+    ("execution: {recycle_memory: 4 apples}", "execution.recycle_memory: recycle_memory must"),
+    ("execution: {reffile_memory: 0GiB}", "execution.reffile_memory: reffile_memory must be "
+                                          "more than 0"),
     ("pipeline: {references: {mask: ''}}", "pipeline.references.mask: expected 'crds'"),
     ("pipeline: {crds_timeout: 0}", "pipeline.crds_timeout: Input should be greater than 0"),
     ("output: {run: a/b}", "output.run: run must be 'auto' or a directory name"),
@@ -313,6 +320,12 @@ def test_execution_and_pipeline_sections():
 def test_section_errors(section, message):
     lines = errors_of(f"{section}\n{MINIMAL}")
     assert any(line.startswith(f"config.yaml:1: {message}") for line in lines), lines
+
+
+def test_a_recipe_memory_budget_is_a_size():
+    (line,) = errors_of("recipes:\n  readnoise: {imtypes: DD, memory: big}\n")
+    assert line.startswith("config.yaml:2: recipes.readnoise.memory: memory must look like "
+                           "'4GiB' or '500MB', got 'big'")
 
 
 # ---------------------------------------------------------------- files and YAML

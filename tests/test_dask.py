@@ -118,9 +118,15 @@ def test_jobqueue_cluster_is_built_from_the_config(monkeypatch):
                         types.SimpleNamespace(SLURMCluster=FakeSLURMCluster))
     build_jobqueue_cluster({"kind": "slurm", "memory": "4GiB", "queue": "short"}, workers=3)
     assert built == {"options": {"memory": "4GiB", "queue": "short", "processes": 1,
-                                 "cores": 1}, "jobs": 3}
-    build_jobqueue_cluster({"kind": "slurm", "cores": 2, "memory": "8GiB"})
+                                 "cores": 1, "worker_extra_args": [
+                                     "--resources", f"MEMORY={4 * 1024**3}"]}, "jobs": 3}
+    build_jobqueue_cluster({"kind": "slurm", "cores": 2, "memory": "8GiB", "processes": 2,
+                            "worker_extra_args": ["--lifetime", "1h"]})
     assert built["adapt"] == (1, 32) and built["options"]["cores"] == 2
+    assert built["options"]["worker_extra_args"] == [  # each of the 2 processes: 4 GiB
+        "--lifetime", "1h", "--resources", f"MEMORY={4 * 1024**3}"]
+    build_jobqueue_cluster({"kind": "slurm"})  # no memory (dask's config may give it)
+    assert "worker_extra_args" not in built["options"]
     with pytest.raises(ConfigError, match="htcondor, slurm or pbs"):
         build_jobqueue_cluster({"kind": "lsf"})
 
@@ -174,3 +180,90 @@ def test_a_worker_killed_mid_job_loses_nothing(tmp_path):
         assert lost and lost <= set(by_id), (lost, sorted(by_id))
         for job_id in lost:  # finished by the other worker
             assert by_id[job_id].worker != f"dask:{killed}", by_id[job_id]
+
+
+# ---------------------------------------------------------------- memory as a resource
+
+
+def probe(job_id: str, memory: int, seconds: float = 0.0) -> dict:
+    return {"id": job_id, "kind": "probe", "job": {"seconds": seconds}, "settings": {},
+            "log_path": "", "attempt": 1, "memory": memory}
+
+
+def completions(executor, count: int, timeout: float = 60.0) -> dict:
+    done: list = []
+    deadline = time.monotonic() + timeout
+    while len(done) < count and time.monotonic() < deadline:
+        done += executor.wait(0.5)
+    assert len(done) == count, done
+    return {c.task_id: c for c in done}
+
+
+def restrictions(client, count: int) -> list[dict]:
+    """The resource restrictions of the tasks the scheduler holds (once it holds ``count``)."""
+
+    def of_tasks(dask_scheduler) -> list[dict]:
+        return [dict(ts.resource_restrictions or {}) for ts in dask_scheduler.tasks.values()]
+
+    deadline = time.monotonic() + 10
+    seen = client.run_on_scheduler(of_tasks)
+    while len(seen) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+        seen = client.run_on_scheduler(of_tasks)
+    return sorted(seen, key=lambda r: r.get("MEMORY", 0))
+
+
+def test_local_cluster_workers_declare_memory_and_tasks_ask_for_theirs():
+    """refsmith's LocalCluster: each worker has MEMORY = its memory limit (max_memory
+    shared); a task asks for its estimate, capped at a worker's (with one warning)."""
+    pytest.importorskip("distributed")
+    from refsmith.execute.dask import DaskExecutor
+
+    gib = 1024**3
+    notices: list[str] = []
+    executor = DaskExecutor(workers=2, max_memory=2 * gib, notice=notices.append)
+    executor.start()
+    try:
+        workers = executor.client.scheduler_info()["workers"].values()
+        assert [w["resources"] for w in workers] == [{"MEMORY": gib}] * 2
+        assert [w["memory_limit"] for w in workers] == [gib] * 2
+        executor.submit(probe("probe-small", 100 * 1000**2, seconds=1.0))
+        executor.submit(probe("probe-big", 5 * gib, seconds=1.0))
+        asked = restrictions(executor.client, 2)
+        done = completions(executor, 2)
+    finally:
+        executor.shutdown()
+    assert asked == [{"MEMORY": 100 * 1000**2}, {"MEMORY": gib}]
+    assert all(c.ok for c in done.values()), done
+    assert done["probe-big"].result["peak_rss"] > 0
+    assert len(notices) == 1 and "probe-big" in notices[0] and "5.37 GB" in notices[0]
+
+
+def test_an_external_scheduler_uses_memory_only_if_its_workers_declare_it():
+    pytest.importorskip("distributed")
+    from distributed import LocalCluster
+
+    from refsmith.execute.dask import DaskExecutor
+
+    for resources in (None, {"MEMORY": 1000}):
+        notices: list[str] = []
+        extra = {"resources": resources} if resources else {}
+        with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                          protocol="tcp://", host="127.0.0.1", dashboard_address=None,
+                          **extra) as cluster:
+            executor = DaskExecutor(scheduler=cluster.scheduler_address,
+                                    notice=notices.append)
+            executor.start()
+            try:
+                executor.submit(probe("probe-a", 600, seconds=0.5))
+                asked = restrictions(executor.client, 1)
+                done = completions(executor, 1)
+            finally:
+                executor.shutdown()
+        assert done["probe-a"].ok, done
+        if resources:
+            assert executor.worker_memory == 1000 and not notices
+            assert asked == [{"MEMORY": 600}]
+        else:
+            assert executor.worker_memory is None and asked == [{}]
+            assert len(notices) == 1 and "declare no MEMORY" in notices[0]

@@ -32,6 +32,9 @@ class ScriptedExecutor:
     def capacity(self) -> int:
         return self.slots - len(self.running)
 
+    def fits(self, memory):
+        return True
+
     def submit(self, task):
         self.running.append(task["id"])
         self.order.append(task["id"])
@@ -187,6 +190,8 @@ def test_parse_memory():
     assert parse_memory(None) is None
     with pytest.raises(ConfigError, match="max_memory"):
         parse_memory("lots")
+    with pytest.raises(ConfigError, match=r"recipes\.dark\.memory must look like"):
+        parse_memory("5PB", "recipes.dark.memory")
 
 
 def test_outputs_valid_reads_the_s_keywords(tmp_path):
@@ -243,3 +248,102 @@ def test_progress_reporter_shows_the_counts(tmp_path, mode):
     else:
         assert text.splitlines()[-1].split("]", 1)[1].startswith(
             " 5/5 finished: 4 done, 0 cached, 1 failed, 0 blocked, 0 running")
+
+
+# ---------------------------------------------------------------- memory-aware admission
+
+
+class MemoryExecutor(ScriptedExecutor):
+    """Two slots and a memory limit: ``fits`` as the local executor decides it; records
+    the estimates running together at every submission."""
+
+    def __init__(self, limit: int, slots: int = 2) -> None:
+        super().__init__({}, slots)
+        self.limit = limit
+        self.memory: dict[str, int] = {}
+        self.together: list[int] = []
+
+    def fits(self, memory):
+        used = sum(self.memory[j] for j in self.running)
+        return not self.running or used + memory <= self.limit
+
+    def submit(self, task):
+        self.memory[task["id"]] = task["memory"]
+        worker = super().submit(task)
+        self.together.append(sum(self.memory[j] for j in self.running))
+        return worker
+
+
+def run_memory_dag(tmp_path, sizes: dict[str, int], limit: int, **kwargs):
+    nodes = [Node(job_id, "calibration", {}, memory=size) for job_id, size in sizes.items()]
+    store = JobStore(tmp_path / "store.sqlite")
+    store.sync_plan((n.id, n.kind, n.depends_on, "") for n in nodes)
+    executor = MemoryExecutor(limit)
+    outcome = execute_dag(nodes, store, executor, {}, **kwargs)
+    assert set(outcome.states.values()) == {"done"}
+    return executor
+
+
+def test_a_job_that_does_not_fit_lets_smaller_ones_start(tmp_path):
+    # cal-a (6) runs; cal-b (8) does not fit beside it: cal-c (3) starts in its place
+    executor = run_memory_dag(tmp_path, {"cal-a": 6, "cal-b": 8, "cal-c": 3}, limit=10)
+    assert executor.order == ["cal-a", "cal-c", "cal-b"]
+    assert max(executor.together) <= 10
+
+
+def test_a_job_larger_than_the_limit_runs_alone(tmp_path):
+    executor = run_memory_dag(tmp_path, {"cal-a": 2, "cal-b": 50, "cal-c": 2, "cal-d": 2},
+                              limit=10)
+    position = executor.order.index("cal-b")
+    assert executor.together[position] == 50  # nothing else was running
+    assert all(t <= 10 for i, t in enumerate(executor.together) if i != position)
+
+
+def test_the_oldest_job_is_not_overtaken_forever(tmp_path):
+    """Small jobs may overtake a big one waiting for memory only ``max_overtakes`` times;
+    then the machine drains and the big one starts."""
+    sizes = {"cal-a": 4, "cal-b": 9} | {f"cal-s{n:02d}": 4 for n in range(20)}
+    executor = run_memory_dag(tmp_path, sizes, limit=10, max_overtakes=3)
+    assert executor.order[:5] == ["cal-a", "cal-s00", "cal-s01", "cal-s02", "cal-b"]
+    assert executor.together[4] == 9  # it waited for the others to finish
+    assert max(executor.together) <= 10
+
+
+def test_local_executor_admits_jobs_by_memory(tmp_path):
+    """Real worker processes: two probes whose estimates together exceed max_memory do not
+    run at the same time; a job larger than max_memory runs alone, with one warning; the
+    worker's peak memory of each job is in the store."""
+    from refsmith.execute.local import LocalExecutor
+    from refsmith.execute.worker import WorkerSettings
+
+    mb = 1000**2
+    nodes = [
+        Node("probe-a", "probe", {"seconds": 0.4, "bytes": 60 * mb}, memory=600 * mb),
+        Node("probe-b", "probe", {"seconds": 0.4, "bytes": 10 * mb}, memory=600 * mb),
+        Node("probe-huge", "probe", {"seconds": 0.4}, memory=5000 * mb),
+        Node("probe-c", "probe", {"seconds": 0.4}, memory=100 * mb),
+        Node("probe-d", "probe", {"seconds": 0.4}, memory=100 * mb),
+    ]
+    notices: list[str] = []
+    store = JobStore(tmp_path / "store.sqlite")
+    store.sync_plan((n.id, n.kind, n.depends_on, "") for n in nodes)
+    executor = LocalExecutor(2, WorkerSettings(eager_setup=False), max_memory=1000 * mb,
+                             notice=notices.append)
+    executor.start()
+    try:
+        outcome = execute_dag(nodes, store, executor, {"eager_setup": False}, poll=0.05)
+    finally:
+        executor.shutdown()
+    assert set(outcome.states.values()) == {"done"}, outcome.errors
+    spans = {a["job"]: (a["started"], a["ended"]) for a in store.attempts()}
+
+    def overlap(one: str, other: str) -> bool:
+        return spans[one][0] < spans[other][1] and spans[other][0] < spans[one][1]
+
+    assert not overlap("probe-a", "probe-b")
+    assert not any(overlap("probe-huge", other) for other in spans if other != "probe-huge")
+    assert overlap("probe-a", "probe-c")  # probe-c overtook probe-b, which did not fit
+    assert len(notices) == 1
+    assert "probe-huge" in notices[0] and "5.00 GB" in notices[0] and "1.00 GB" in notices[0]
+    peaks = {a["job"]: a["peak_rss"] for a in store.attempts()}
+    assert peaks["probe-a"] >= 60 * mb and peaks["probe-b"] < peaks["probe-a"]

@@ -364,3 +364,82 @@ def test_miri_subarray_refpix_skipped_counts_as_done(tmp_path) -> None:
     product(tmp_path / "search", "jw_m", "refpix", steps, instrument="MIRI")
     plan = make_plan(tmp_path, [recipe("r", "jump-")], search_dirs=(tmp_path / "search",))
     assert only_job(plan).steps_to_run == ("jump",)
+
+
+# ---------------------------------------------------------------- memory estimates
+
+
+# peak memory above the worker's base (MiB) of calibration jobs measured one by one with
+# jwst 3.0.0 on full-frame NIRCam exposures: (nints, ngroups, ny, nx, steps) -> MiB
+MEASURED = [
+    ((1, 20, 2048, 2048, ("dq_init",)), 487),
+    ((1, 40, 2048, 2048, ("dq_init",)), 967),
+    ((1, 20, 2048, 2048, ("dq_init", "saturation", "superbias", "refpix", "linearity")), 704),
+    ((2, 10, 2048, 2048, ("dq_init", "saturation", "superbias", "refpix", "linearity")), 680),
+    ((1, 10, 512, 512, ("dq_init", "saturation", "linearity")), 67),
+    ((1, 10, 2048, 2048, ("dq_init", "linearity", "dark_current", "jump", "ramp_fit")), 2498),
+    ((2, 10, 2048, 2048, ("dq_init", "linearity", "dark_current", "jump", "ramp_fit")), 4730),
+    ((1, 20, 2048, 2048, ("dq_init", "linearity", "dark_current", "jump", "ramp_fit")), 1769),
+    ((1, 40, 2048, 2048, ("dq_init", "linearity", "dark_current", "jump", "ramp_fit")), 3489),
+]
+
+
+@pytest.mark.parametrize(("shape", "measured"), MEASURED)
+def test_memory_model_bounds_the_measured_peaks(shape, measured) -> None:
+    from refsmith.memory import calibration_memory
+
+    estimate = calibration_memory(*shape) / 2**20
+    assert measured <= estimate <= 1.3 * measured
+
+
+def test_memory_model_edges() -> None:
+    from refsmith.memory import calibration_memory, frame_shape
+
+    assert calibration_memory(1, None, 2048, 2048, DQ) == 0  # NGROUPS unknown: no estimate
+    assert calibration_memory(1, 20, 2048, 2048, ()) == 0  # nothing runs
+    assert calibration_memory(None, 20, 64, 64, DQ) == calibration_memory(1, 20, 64, 64, DQ)
+    # 10 groups: the jump step's iterative search takes more than 11 groups do
+    jump = ("jump",)
+    assert calibration_memory(1, 10, 2048, 2048, jump) > calibration_memory(1, 11, 2048,
+                                                                            2048, jump)
+    assert frame_shape("NIRCAM", 64, 32) == (32, 64)
+    assert frame_shape("NIRSPEC", None, "bad") == (2048, 2048)
+    assert frame_shape("MIRI", None, None) == (1024, 1032)
+
+
+def test_plan_json_carries_the_memory_of_every_job(tmp_path) -> None:
+    """A full-frame 20-group exposure's job is estimated as the model says (SUBSIZE1/2 read
+    by the planner, else the instrument's full frame); reference-file and combine jobs get
+    their recipe's budget."""
+    from refsmith.config import load_config
+    from refsmith.memory import calibration_memory
+    from refsmith.plan import build_plan
+    from refsmith.rundir import write_run_dir
+
+    raw(tmp_path, "jw01_nrca1", subarray="FULL", ngroups=20,
+        extra={"SUBSIZE1": 2048, "SUBSIZE2": 2048})
+    raw(tmp_path, "jw02_nrcb1", detector="NRCB1", subarray="FULL", ngroups=20,
+        extra={"SUBSIZE1": None, "SUBSIZE2": None})
+    raw(tmp_path, "jw03_mirimage", instrument="MIRI", ngroups=10,
+        extra={"SUBSIZE1": None, "SUBSIZE2": None})
+    raw(tmp_path, "jw04_nrca2", detector="NRCA2", ngroups=5)  # SUB64P: 64 x 64
+    config = tmp_path / "refsmith.yaml"
+    config.write_text("inputs: {paths: [raw]}\noutput: {root: out}\n"
+                      "execution: {reffile_memory: 3GiB}\n"
+                      "recipes:\n  rate: {imtypes: D, steps: ramp_fit-}\n"
+                      "  rate2: {imtypes: D, steps: ramp_fit-, memory: 500MB}\n")
+    plan = build_plan(load_config(config), use_cache=False)
+    data = json.loads(write_run_dir(plan)["plan.json"].read_text())
+    memory = {Path(j["exposure"]).name[:4]: j["memory"] for j in data["calibration_jobs"]}
+    steps = {Path(j["exposure"]).name[:4]: j["steps_to_run"] for j in data["calibration_jobs"]}
+    assert "jump" in steps["jw01"]
+    assert memory == {
+        "jw01": calibration_memory(1, 20, 2048, 2048, steps["jw01"]),
+        "jw02": calibration_memory(1, 20, 2048, 2048, steps["jw02"]),
+        "jw03": calibration_memory(1, 10, 1024, 1032, steps["jw03"]),
+        "jw04": calibration_memory(1, 5, 64, 64, steps["jw04"]),
+    }
+    assert 2.0e9 < memory["jw01"] < 2.5e9  # 1.77 GB measured
+    for kind in ("reffile_jobs", "combine_jobs"):
+        budgets = {j["recipe"]: j["memory"] for j in data[kind]}
+        assert budgets == {"rate": 3 * 1024**3, "rate2": 500_000_000}, kind

@@ -144,8 +144,8 @@ def one_go(tmp_path_factory):
     first = {"summary": summary, "attempts": attempts(run_dir), "jobs": plan_jobs(run_dir),
              "records": records,
              "mtimes": {n: p.stat().st_mtime_ns for n, p in products(root).items()}}
-    # max_memory 1MB: every worker is replaced after its job (two attempts, two workers)
-    again = run(config, options=RunOptions(progress="none", max_memory="1MB", workers=1))
+    # recycle_memory 1MB: every worker is replaced after its job (two attempts, two workers)
+    again = run(config, options=RunOptions(progress="none", recycle_memory="1MB", workers=1))
     return {"root": root, "config": config, "run_dir": run_dir, "first": first,
             "again": again, "jobs": first["jobs"], "replanned": plan_jobs(run_dir)}
 
@@ -215,7 +215,7 @@ def test_a_resumed_run_redoes_nothing_that_finished(one_go):
     assert now[bad] == 4  # the failed job is tried again (2 attempts per run)
     with JobStore(one_go["run_dir"] / "store.sqlite", readonly=True) as store:
         workers = [a["worker"] for a in store.attempts(bad)][2:]
-    assert len(set(workers)) == 2, workers  # recycled after each job (max_memory)
+    assert len(set(workers)) == 2, workers  # recycled after each job (recycle_memory)
     # the second plan starts from the products of the first run: only the failed job is left
     assert [j.id for j in one_go["replanned"]] == [bad]
     assert again.counts["done"] >= 4 and again.counts["running"] == 0

@@ -43,6 +43,44 @@ def test_attempts_are_recorded_and_history_kept(store):
     assert history[0]["error"] == "boom"
 
 
+def test_attempts_record_the_peak_memory_and_status_shows_it(store, tmp_path):
+    from refsmith.run import status
+
+    store.start_attempt("a")
+    store.finish_attempt("a", "pending", error="boom", peak_rss=3_000_000)
+    store.start_attempt("a")
+    store.finish_attempt("a", "done", peak_rss=2_000_000)
+    store.start_attempt("b")
+    store.finish_attempt("b", "done")  # not measured
+    assert [h["peak_rss"] for h in store.attempts("a")] == [3_000_000, 2_000_000]
+    jobs = {j["id"]: j for j in status(tmp_path)["jobs"]}
+    assert (jobs["a"]["peak_rss"], jobs["b"]["peak_rss"]) == (2_000_000, None)
+
+
+def test_a_store_made_before_peak_rss_gets_the_column(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:  # the attempts table as the first version made it
+        db.execute("CREATE TABLE attempts (job TEXT NOT NULL, attempt INTEGER NOT NULL, "
+                   "started REAL NOT NULL, ended REAL, worker TEXT NOT NULL DEFAULT '', "
+                   "outcome TEXT NOT NULL DEFAULT 'running', error TEXT NOT NULL DEFAULT '', "
+                   "PRIMARY KEY (job, attempt))")
+        db.execute("INSERT INTO attempts (job, attempt, started, outcome) "
+                   "VALUES ('a', 1, 1.0, 'ok')")
+    db.close()
+    with JobStore(path, readonly=True) as reader:  # read as it is
+        assert reader.attempts() == [{"job": "a", "attempt": 1, "started": 1.0, "ended": None,
+                                      "worker": "", "outcome": "ok", "error": "",
+                                      "peak_rss": None}]
+    with JobStore(path) as opened:
+        opened.sync_plan([("b", "calibration", [], "")])
+        opened.start_attempt("b")
+        opened.finish_attempt("b", "done", peak_rss=5)
+        assert [(h["job"], h["peak_rss"]) for h in opened.attempts()] == [("a", None),
+                                                                            ("b", 5)]
+
+
 def test_replanning_keeps_state_and_flags_jobs_no_longer_planned(store):
     store.start_attempt("a")
     store.finish_attempt("a", "done", outputs=["/x.fits"])

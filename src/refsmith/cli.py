@@ -223,7 +223,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = load(args.config)
     options = RunOptions(
         run_dir=args.run_dir, executor=args.executor, workers=args.workers,
-        retries=args.retries, max_memory=args.max_memory, max_jobs=args.max_jobs,
+        retries=args.retries, max_memory=args.max_memory,
+        recycle_memory=args.recycle_memory, max_jobs=args.max_jobs,
         force_redo=args.force_redo, dry_run=args.dry_run,
         offline=True if args.offline else None, scheduler=args.scheduler,
         use_cache=not args.no_cache, progress=args.progress,

@@ -71,7 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--executor", choices=("local", "dask"), help="default: execution.executor")
     p.add_argument("--workers", type=int, help="worker processes (default: cores)")
     p.add_argument("--retries", type=int, help="extra attempts of a failing job (default: 1)")
-    p.add_argument("--max-memory", help="replace a worker whose memory passes this, e.g. 4GiB")
+    p.add_argument("--max-memory",
+                   help="memory the jobs may use together, e.g. 20GiB (execution.max_memory; "
+                        "default: the memory available at the start)")
+    p.add_argument("--recycle-memory",
+                   help="replace a local worker whose memory passes this after a job, e.g. "
+                        "4GiB (execution.recycle_memory)")
     p.add_argument("--max-jobs", type=int, help="start at most N jobs in this run")
     p.add_argument("--force-redo", choices=("calibration", "reffiles", "all"),
                    help="redo jobs whose outputs already exist")

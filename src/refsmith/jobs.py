@@ -51,7 +51,9 @@ class CalibrationJob:
     steps this job runs (pipeline order), ``steps_to_skip`` every other step of the
     instrument. ``outputs`` lists the final and every intermediate product kept;
     ``overrides`` maps step -> reftype -> file path; ``depends_on`` holds ids of jobs that
-    make a reference file this job uses (``self`` references).
+    make a reference file this job uses (``self`` references). ``memory`` is the estimated
+    peak memory (bytes) of the job above its worker's base (:mod:`refsmith.memory`; 0 =
+    no estimate).
     """
 
     id: str
@@ -67,6 +69,7 @@ class CalibrationJob:
     groups: tuple[str, ...] = ()
     recipes: tuple[str, ...] = ()
     depends_on: tuple[str, ...] = ()
+    memory: int = 0
 
     @property
     def final_output(self) -> Output:
@@ -89,6 +92,7 @@ class CalibrationJob:
             "groups": list(self.groups),
             "recipes": list(self.recipes),
             "depends_on": list(self.depends_on),
+            "memory": self.memory,
         }
 
     @classmethod
@@ -107,6 +111,7 @@ class CalibrationJob:
             groups=tuple(data.get("groups", ())),
             recipes=tuple(data.get("recipes", ())),
             depends_on=tuple(data.get("depends_on", ())),
+            memory=int(data.get("memory", 0)),
         )
 
 
@@ -128,7 +133,11 @@ class ReffileInput:
 
 @record
 class ReffileJob:
-    """Make one individual reference file from one group (after its calibration jobs)."""
+    """Make one individual reference file from one group (after its calibration jobs).
+
+    ``memory`` is the job's memory budget in bytes (``recipes.<name>.memory``, else
+    ``execution.reffile_memory``): the plug-in sizes its blocks to it.
+    """
 
     id: str
     recipe: str
@@ -140,6 +149,7 @@ class ReffileJob:
     depends_on: tuple[str, ...] = ()
     params: Mapping[str, Any] = field(default_factory=dict, hash=False)
     config: str = ""  # the config file and its digest, for provenance
+    memory: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -153,6 +163,7 @@ class ReffileJob:
             "depends_on": list(self.depends_on),
             "params": dict(self.params),
             "config": self.config,
+            "memory": self.memory,
         }
 
     @classmethod
@@ -163,12 +174,16 @@ class ReffileJob:
             inputs=tuple(ReffileInput.from_dict(i) for i in data["inputs"]),
             output=data["output"], depends_on=tuple(data.get("depends_on", ())),
             params=dict(data.get("params", {})), config=data.get("config", ""),
+            memory=int(data.get("memory", 0)),
         )
 
 
 @record
 class CombineJob:
-    """Combine a recipe's individual reference files of one partition into the final one."""
+    """Combine a recipe's individual reference files of one partition into the final one.
+
+    ``memory``: the job's memory budget in bytes, as for :class:`ReffileJob`.
+    """
 
     id: str
     recipe: str
@@ -180,6 +195,7 @@ class CombineJob:
     depends_on: tuple[str, ...] = ()
     params: Mapping[str, Any] = field(default_factory=dict, hash=False)
     config: str = ""  # the config file and its digest, for provenance
+    memory: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -193,6 +209,7 @@ class CombineJob:
             "depends_on": list(self.depends_on),
             "params": dict(self.params),
             "config": self.config,
+            "memory": self.memory,
         }
 
     @classmethod
@@ -203,6 +220,7 @@ class CombineJob:
             inputs=tuple(data["inputs"]), output=data["output"],
             depends_on=tuple(data.get("depends_on", ())),
             params=dict(data.get("params", {})), config=data.get("config", ""),
+            memory=int(data.get("memory", 0)),
         )
 
 

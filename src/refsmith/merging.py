@@ -19,6 +19,7 @@ from pathlib import Path
 from refsmith import steps as pipeline_steps
 from refsmith.errors import PlanError
 from refsmith.jobs import CalibrationJob, Output
+from refsmith.memory import calibration_memory, frame_shape
 from refsmith.model import Exposure
 from refsmith.naming import safe_label, state_id
 from refsmith.references import ReferenceResolver
@@ -126,7 +127,10 @@ def calibration_jobs(requests: Mapping[tuple[str, str], Request], store: Path,
                                  dict[tuple[str, frozenset[str]], tuple[str, str]],
                                  dict[str, str]]:
     """One job per merged run of each request; the (job id, path) of each product by
-    (exposure, state); the recipe that owns each job (for the statistics)."""
+    (exposure, state); the recipe that owns each job (for the statistics).
+
+    Each job carries its memory estimate (:func:`refsmith.memory.calibration_memory` of
+    the raw exposure's NINTS, NGROUPS, SUBSIZE2 x SUBSIZE1 and the steps it runs)."""
     jobs: list[CalibrationJob] = []
     produced: dict[tuple[str, frozenset[str]], tuple[str, str]] = {}
     owners: dict[str, str] = {}
@@ -143,6 +147,8 @@ def calibration_jobs(requests: Mapping[tuple[str, str], Request], store: Path,
         directory = store_prefix + base  # os.path.join: no base name starts with '/'
         prefix = directory + "/"
         label = safe_label(base)
+        keywords = raw.keywords
+        ny, nx = frame_shape(instrument, keywords.get("SUBSIZE1"), keywords.get("SUBSIZE2"))
         templates = job_templates(instrument, request.start_steps,
                                   frozenset(request.targets), frozenset(request.saves),
                                   frozenset(request.fitopt))
@@ -179,6 +185,7 @@ def calibration_jobs(requests: Mapping[tuple[str, str], Request], store: Path,
                 groups=tuple(sorted({g for _, g in serves})),
                 recipes=tuple([n for n in recipe_names if n in names]),
                 depends_on=depends,
+                memory=calibration_memory(raw.nints, raw.ngroups, ny, nx, template.chain),
             ))
             finals = {n for n, _ in request.targets[template.final]}
             owners[job_id] = next(n for n in recipe_names if n in finals)

@@ -19,6 +19,7 @@ from refsmith.catalog import Catalog, CatalogOptions, TimeSpec, gc_paused, scan
 from refsmith.classify import letters
 from refsmith.config import Config
 from refsmith.grouping import GroupingRule
+from refsmith.memory import SHAPE_KEYWORDS, parse_memory
 from refsmith.model import Group, Leftover
 from refsmith.planning import CalibrationPlan, PlanningOptions, RecipeSpec, plan_calibration
 from refsmith.steps import APPLICABILITY_KEYWORDS
@@ -73,9 +74,10 @@ def catalog_options(config: Config, cache: Path | None) -> CatalogOptions:
     return CatalogOptions(
         pattern=config.inputs.pattern,
         required_keywords=tuple(config.inputs.required_keywords),
-        # the planner needs the keywords that decide whether a SKIPPED step counts as done
+        # the planner needs the keywords that decide whether a SKIPPED step counts as done,
+        # and the exposure's size for the jobs' memory estimates
         optional_keywords=tuple(dict.fromkeys((*config.inputs.optional_keywords,
-                                               *APPLICABILITY_KEYWORDS))),
+                                               *APPLICABILITY_KEYWORDS, *SHAPE_KEYWORDS))),
         time=TimeSpec(mjd=mjd_key, date=date_key, time=time_key),
         type_rules=tuple(config.type_rules()),
         cache=cache,
@@ -83,7 +85,7 @@ def catalog_options(config: Config, cache: Path | None) -> CatalogOptions:
 
 
 def recipe_specs(config: Config) -> list[RecipeSpec]:
-    """One RecipeSpec (grouping rule + calibration needs) per configured recipe."""
+    """One RecipeSpec (grouping rule + calibration needs + memory budget) per recipe."""
     type_letters = letters(config.type_rules())
     specs = []
     for name, recipe in config.recipes.items():
@@ -109,9 +111,18 @@ def recipe_specs(config: Config) -> list[RecipeSpec]:
                 save_steps=tuple(recipe.save_steps),
                 plugin=recipe.plugin,
                 params=dict(recipe.params),
+                memory=recipe_memory(config, name),
             )
         )
     return specs
+
+
+def recipe_memory(config: Config, name: str) -> int:
+    """The memory budget (bytes) of recipe ``name``'s reference-file and combine jobs:
+    ``recipes.<name>.memory``, else ``execution.reffile_memory``."""
+    own = config.recipes[name].memory
+    key = f"recipes.{name}.memory" if own else "execution.reffile_memory"
+    return parse_memory(own or config.execution.reffile_memory, key) or 0
 
 
 def build_plan(

@@ -56,13 +56,15 @@ GroupBuilder = Callable[[Sequence[Exposure], Any], Any]
 
 @dataclass(frozen=True)
 class RecipeSpec:
-    """What one recipe needs: its grouping rule and the calibration state of its inputs."""
+    """What one recipe needs: its grouping rule, the calibration state of its inputs and
+    the memory budget (bytes) of its reference-file and combine jobs (0: none given)."""
 
     rule: GroupingRule
     steps: str | tuple[str, ...]
     save_steps: tuple[str, ...] = ()
     plugin: str | None = None
     params: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    memory: int = 0
 
     @property
     def name(self) -> str:

@@ -81,7 +81,8 @@ def reffile_jobs(groups: Sequence[Group],
                  produced: Mapping[tuple[str, frozenset[str]], tuple[str, str]],
                  spec_by_name: Mapping[str, RecipeSpec], out_root: Path, config_digest: str
                  ) -> list[ReffileJob]:
-    """One reference-file job per group, after the calibration jobs of its members."""
+    """One reference-file job per group, after the calibration jobs of its members, with
+    its recipe's memory budget."""
     reffile_jobs: list[ReffileJob] = []
     reffile_dirs = {n: os.path.join(out_root, "reffiles", n, "") for n in spec_by_name}
     for group in groups:
@@ -98,14 +99,15 @@ def reffile_jobs(groups: Sequence[Group],
             group=group.id, plugin=recipe.plugin or group.recipe, inputs=tuple(inputs),
             output=f"{reffile_dirs[group.recipe]}{safe_label(group.id)}.fits",
             depends_on=tuple(sorted(depends)), params=dict(recipe.params),
-            config=config_digest,
+            config=config_digest, memory=recipe.memory,
         ))
     return reffile_jobs
 
 
 def combine_jobs(specs: CombineSpecs, reffile_jobs: Sequence[ReffileJob], out_root: Path,
                  config_digest: str) -> list[CombineJob]:
-    """One combine job per recipe x partition, after the reference-file jobs of its groups."""
+    """One combine job per recipe x partition, after the reference-file jobs of its groups,
+    with its recipe's memory budget."""
     reffile_by_group = {j.group: j for j in reffile_jobs}
     return [
         CombineJob(
@@ -114,7 +116,7 @@ def combine_jobs(specs: CombineSpecs, reffile_jobs: Sequence[ReffileJob], out_ro
             inputs=tuple(reffile_by_group[g.id].output for g in members),
             output=combine_output(out_root, spec.name, partition),
             depends_on=tuple(sorted(reffile_by_group[g.id].id for g in members)),
-            params=dict(spec.params), config=config_digest,
+            params=dict(spec.params), config=config_digest, memory=spec.memory,
         )
         for job_id, (spec, partition, members) in sorted(specs.items())
     ]

@@ -21,7 +21,8 @@ ForceRedo = Literal["calibration", "reffiles", "all"] | None
 def job_nodes(calibration_jobs: Sequence[CalibrationJob], reffile_jobs: Sequence[Any],
            combine_jobs: Sequence[Any], previous: Mapping[str, Any], logs: Path,
            force_redo: ForceRedo, references: Mapping[str, str]) -> list[Node]:
-    """DAG nodes with their state before this run, decided from the files on disk."""
+    """DAG nodes with their state before this run, decided from the files on disk, and
+    their jobs' memory estimates."""
     jwst_version = installed_jwst_version()
     nodes: list[Node] = []
     pending: set[str] = set()
@@ -35,7 +36,7 @@ def job_nodes(calibration_jobs: Sequence[CalibrationJob], reffile_jobs: Sequence
         if state == "pending":
             pending.add(job.id)
         nodes.append(Node(job.id, "calibration", job.to_dict(), tuple(job.depends_on),
-                          str(logs / f"{job.id}.log"), state))
+                          str(logs / f"{job.id}.log"), state, job.memory))
     redo = force_redo in ("reffiles", "all")
     for kind, jobs in (("reffile", reffile_jobs), ("combine", combine_jobs)):
         for job in jobs:
@@ -48,7 +49,7 @@ def job_nodes(calibration_jobs: Sequence[CalibrationJob], reffile_jobs: Sequence
             if state == "pending":
                 pending.add(job.id)
             nodes.append(Node(job.id, kind, job.to_dict(), tuple(job.depends_on),
-                              str(logs / f"{job.id}.log"), state))
+                              str(logs / f"{job.id}.log"), state, job.memory))
     return nodes
 
 

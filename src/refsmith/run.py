@@ -18,7 +18,6 @@ without a sidecar (made by hand or by another tool) is trusted as it is.
 from __future__ import annotations
 
 import contextlib
-import re
 import sys
 import time
 from collections import Counter
@@ -28,10 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from refsmith.errors import ConfigError, RefsmithError
+from refsmith.execute.base import Notice
 from refsmith.execute.dag import DagOutcome, Node, execute_dag
 from refsmith.execute.progress import Reporter, sigterm_as_interrupt
 from refsmith.execute.worker import WorkerSettings
 from refsmith.jobs import CalibrationJob
+from refsmith.memory import default_max_memory, parse_memory
 from refsmith.products import (
     check_offline_references,
     installed_jwst_version,
@@ -73,6 +74,8 @@ class RunOptions:
     retries : int, optional
         Extra attempts of a failing job.
     max_memory : str, optional
+        Memory the run's jobs may use together on this machine, e.g. ``20GiB``.
+    recycle_memory : str, optional
         Resident memory per worker after which it is replaced, e.g. ``4GiB``.
     max_jobs : int, optional
         Start at most this many jobs in this run.
@@ -101,6 +104,7 @@ class RunOptions:
     workers: int | None = None
     retries: int | None = None
     max_memory: str | None = None
+    recycle_memory: str | None = None
     max_jobs: int | None = None
     force_redo: ForceRedo = None
     dry_run: bool = False
@@ -152,41 +156,38 @@ class RunSummary:
 # ---------------------------------------------------------------- small helpers
 
 
-_UNITS = {"": 1, "B": 1, "K": 1000, "KB": 1000, "KIB": 1024, "M": 1000**2, "MB": 1000**2,
-          "MIB": 1024**2, "G": 1000**3, "GB": 1000**3, "GIB": 1024**3, "T": 1000**4,
-          "TB": 1000**4, "TIB": 1024**4}
-
-
-def parse_memory(text: str | None) -> int | None:
-    """``'4GiB'`` -> bytes (``None`` stays None). Units B, KB/KiB, MB/MiB, GB/GiB, TB/TiB."""
-    if text is None:
-        return None
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?I?B?)\s*", str(text).upper())
-    if not match or match.group(2) not in _UNITS:
-        raise ConfigError(f"max_memory must look like '4GiB' or '500MB', got {text!r}")
-    return int(float(match.group(1)) * _UNITS[match.group(2)])
-
-
 # ---------------------------------------------------------------- the run
 
 
-def _executor(config: Any, options: RunOptions, settings: WorkerSettings) -> Any:
+def _memory_options(config: Any, options: RunOptions) -> tuple[int | None, int | None]:
+    """``max_memory`` and ``recycle_memory`` in bytes (the command line's, else the
+    config's; None when neither gives one)."""
+    execution = config.execution
+    return (parse_memory(options.max_memory or execution.max_memory, "max_memory"),
+            parse_memory(options.recycle_memory or execution.recycle_memory, "recycle_memory"))
+
+
+def _executor(config: Any, options: RunOptions, settings: WorkerSettings,
+              notice: Notice) -> Any:
     execution = config.execution
     kind = options.executor or execution.executor
     workers = options.workers or (None if execution.workers == "auto" else execution.workers)
-    max_memory = parse_memory(options.max_memory or execution.max_memory)
+    max_memory, recycle_memory = _memory_options(config, options)
     if kind == "local":
         if options.scheduler:
             raise ConfigError("--scheduler is only used with --executor dask")
         from refsmith.execute.local import LocalExecutor, default_workers
 
-        return LocalExecutor(workers or default_workers(), settings, max_memory=max_memory)
+        workers = workers or default_workers()
+        return LocalExecutor(workers, settings,
+                             max_memory=max_memory or default_max_memory(workers),
+                             recycle_memory=recycle_memory, notice=notice)
     if kind == "dask":
         from refsmith.execute.dask import DaskExecutor
 
         return DaskExecutor(scheduler=options.scheduler or execution.scheduler,
                             cluster=execution.cluster, workers=workers,
-                            max_memory=max_memory)
+                            max_memory=max_memory, notice=notice)
     raise ConfigError(f"unknown executor {kind!r} (local or dask)")
 
 
@@ -252,7 +253,7 @@ def run(config: Any, inputs: Sequence[str] = (), options: RunOptions | None = No
         raise ConfigError("--max-jobs must be >= 1")
     if options.workers is not None and options.workers < 1:
         raise ConfigError("--workers must be >= 1")
-    parse_memory(options.max_memory)  # a bad --max-memory is an error even with nothing to run
+    _memory_options(config, options)  # a bad --max-memory is an error even with nothing to run
     retries = config.execution.retries if options.retries is None else options.retries
     if retries < 0:
         raise ConfigError("--retries must be >= 0")
@@ -304,7 +305,7 @@ def run(config: Any, inputs: Sequence[str] = (), options: RunOptions | None = No
             with Reporter(len(nodes), options.progress, options.progress_interval,
                            stream) as reporter:
                 if todo:
-                    executor = _executor(config, options, settings)
+                    executor = _executor(config, options, settings, reporter.notice)
                     executor.start()
                     try:
                         outcome = execute_dag(
@@ -381,8 +382,10 @@ def status(run_dir: str | Path, *, tail: int = 15) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``run_dir``, ``counts`` (per state), ``jobs`` (records with durations),
-        ``failures`` (with ``log_tail``), ``last_run`` (summary of the last run).
+        ``run_dir``, ``counts`` (per state), ``jobs`` (records with durations, the number
+        of ``executions`` and ``peak_rss``: the worker's peak resident memory during the
+        job's last measured execution, bytes or None), ``failures`` (with ``log_tail``),
+        ``last_run`` (summary of the last run).
     """
     from refsmith.report.rundata import log_tail
 
@@ -393,7 +396,8 @@ def status(run_dir: str | Path, *, tail: int = 15) -> dict[str, Any]:
         last_run = store.meta("last_run")
         attempts = store.attempts()
     executions = Counter(a["job"] for a in attempts)
-    jobs = [r.to_dict() | {"executions": executions.get(r.id, 0)}
+    peaks = {a["job"]: a["peak_rss"] for a in attempts if a["peak_rss"] is not None}
+    jobs = [r.to_dict() | {"executions": executions.get(r.id, 0), "peak_rss": peaks.get(r.id)}
             for r in records if r.in_plan]
     failures = []
     for record in records:

@@ -71,10 +71,15 @@ CREATE TABLE IF NOT EXISTS attempts (
     worker TEXT NOT NULL DEFAULT '',
     outcome TEXT NOT NULL DEFAULT 'running',
     error TEXT NOT NULL DEFAULT '',
+    peak_rss INTEGER,
     PRIMARY KEY (job, attempt)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+# Columns added since the first version: (table, column, declaration), added to a store
+# made before them.
+_ADDED_COLUMNS = (("attempts", "peak_rss", "INTEGER"),)
 
 
 class RunLockedError(RefsmithError):
@@ -143,7 +148,15 @@ class JobStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
             with self._db:
                 self._db.executescript(_SCHEMA)
+                self._add_columns()
         self._db.row_factory = sqlite3.Row
+
+    def _add_columns(self) -> None:
+        """Bring a store made by an earlier version up to date (:data:`_ADDED_COLUMNS`)."""
+        for table, column, declaration in _ADDED_COLUMNS:
+            present = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
     # ------------------------------------------------------------ life cycle
 
@@ -233,11 +246,12 @@ class JobStore:
 
     def finish_attempt(self, job_id: str, state: str, *, outputs: Sequence[str] = (),
                        error: str = "", seconds: float | None = None, worker: str = "",
-                       log_path: str | None = None) -> None:
+                       log_path: str | None = None, peak_rss: int | None = None) -> None:
         """Close the current attempt with its outcome and set the job's state.
 
         ``state`` is ``done``, ``failed``, or ``pending`` (the attempt failed and the job
-        will be retried).
+        will be retried). ``peak_rss``: the worker's peak resident memory during the
+        attempt, in bytes (None: not measured).
         """
         if state not in ("done", "failed", "pending"):
             raise ValueError(f"an attempt ends done, failed or pending, not {state!r}")
@@ -257,9 +271,9 @@ class JobStore:
                 (state, now, seconds, json.dumps(list(outputs)), error,
                  worker or old_worker, log_path or old_log, now, job_id))
             self._db.execute(
-                "UPDATE attempts SET ended=?, outcome=?, error=?, worker=? "
+                "UPDATE attempts SET ended=?, outcome=?, error=?, worker=?, peak_rss=? "
                 "WHERE job=? AND attempt=?",
-                (now, outcome, error, worker or old_worker, job_id, attempt))
+                (now, outcome, error, worker or old_worker, peak_rss, job_id, attempt))
 
     def mark_in_plan(self, ids: Iterable[str]) -> None:
         """Flag jobs of an earlier plan as part of this run's view (``in_plan=1``)."""
@@ -309,13 +323,18 @@ class JobStore:
         return counts
 
     def attempts(self, job_id: str | None = None) -> list[dict[str, Any]]:
-        """The attempt history (every execution of a job), oldest first."""
+        """The attempt history (every execution of a job), oldest first: ``job``,
+        ``attempt``, ``started``, ``ended``, ``worker``, ``outcome``, ``error`` and
+        ``peak_rss`` (bytes, None when not measured or in a store made before it was)."""
         sql = "SELECT * FROM attempts"
         args: tuple[Any, ...] = ()
         if job_id is not None:
             sql += " WHERE job=?"
             args = (job_id,)
-        return [dict(row) for row in self._db.execute(sql + " ORDER BY started, job", args)]
+        rows = [dict(row) for row in self._db.execute(sql + " ORDER BY started, job", args)]
+        for row in rows:
+            row.setdefault("peak_rss", None)
+        return rows
 
 
 def _record(row: sqlite3.Row) -> JobRecord:

@@ -48,7 +48,9 @@ execution:
   workers: auto
   retries: 1
 # scheduler: tcp://scheduler:8786  # dask: an existing scheduler
-# max_memory: 4GiB
+# max_memory: 20GiB                # jobs' estimates together; default: memory available
+# recycle_memory: 4GiB             # replace a local worker above this after a job
+  reffile_memory: 2GiB             # budget of each reference-file / combine job
 # cluster: {kind: htcondor, cores: 1, memory: 8GiB, disk: 4GiB}   # dask-jobqueue
 
 recipes:                           # one per kind of individual reference file
@@ -64,6 +66,7 @@ recipes:                           # one per kind of individual reference file
     imtypes: D+
     steps: linearity-              # superbias-subtracted, linearised ramps
     save_steps: [dq_init]          # intermediate states to keep too (or fitopt)
+    memory: 4GiB                   # its reference-file jobs' budget (execution.reffile_memory)
   gain:
     imtypes: DDFF                  # a dark pair with a flat pair
     steps: linearity-

@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PositiveFloat,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -23,6 +24,7 @@ from pydantic_core import PydanticCustomError
 
 from refsmith.classify import TypeRule
 from refsmith.errors import ConfigError
+from refsmith.memory import parse_memory
 from refsmith.steps import STEP_ALIASES, STEP_KEYWORDS, canonical_step
 
 Loc = tuple[str | int, ...]
@@ -30,7 +32,6 @@ Loc = tuple[str | int, ...]
 _PROBLEMS = "refsmith_problems"
 _FITS_KEYWORD = re.compile(r"[A-Z0-9_-]{1,8}")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_MEMORY = re.compile(r"\d+(\.\d+)?\s*([KMGTP]i?B?|B)?", re.IGNORECASE)
 SAVE_STEP_EXTRAS = ("fitopt",)  # save_steps values that are not calwebb_detector1 steps
 
 
@@ -70,6 +71,19 @@ def _regex(value: Any) -> Any:
     except re.error as exc:
         raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
     return str(value)
+
+
+def _memory_size(value: Any, info: ValidationInfo) -> Any:
+    """A memory size such as ``4GiB`` (kept as written; :func:`parse_memory` reads it)."""
+    if value is None:
+        return None
+    try:
+        size = parse_memory(str(value), str(info.field_name))
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+    if not size:
+        raise ValueError(f"{info.field_name} must be more than 0, got {value!r}")
+    return str(value).strip()
 
 
 def _suggest(word: str, candidates: Iterable[str]) -> str:
@@ -319,7 +333,20 @@ class Execution(_Section):
     scheduler: str | None = None
     """Address of an existing Dask scheduler (`tcp://host:8786`)."""
     max_memory: str | None = None
-    """Recycle a local worker after a job once its memory passes this (e.g. `4GiB`)."""
+    """Memory the run's jobs may use together on this machine (e.g. `20GiB`): a local job starts
+    only while its estimate and those of the jobs running fit in it (a job larger than this on
+    its own runs alone, with a warning); with Dask, the memory of the LocalCluster's workers
+    together. Default: the memory available when the run starts (MemAvailable) less 0.5 GiB
+    per worker.
+    """
+    recycle_memory: str | None = None
+    """Replace a local worker after a job once its resident memory passes this (e.g. `4GiB`);
+    default: never.
+    """
+    reffile_memory: str = "2GiB"
+    """Memory budget of each reference-file and combine job: plug-ins size their blocks to it,
+    and the executor counts it as the job's estimate. `recipes.<name>.memory` overrides it.
+    """
     cluster: dict[str, Any] | None = None
     """A dask-jobqueue cluster to start: `kind` (htcondor, slurm or pbs) plus that class's keyword
     arguments.
@@ -334,14 +361,8 @@ class Execution(_Section):
             return value
         raise ValueError(f"workers must be 'auto' or a whole number >= 1, got {value!r}")
 
-    @field_validator("max_memory", mode="before")
-    @classmethod
-    def _memory(cls, value: Any) -> Any:
-        if value is None:
-            return None
-        if not _MEMORY.fullmatch(str(value).strip()):
-            raise ValueError(f"max_memory must look like '4GiB' or '500MB', got {value!r}")
-        return str(value).strip()
+    _check_memory = field_validator("max_memory", "recycle_memory", "reffile_memory",
+                                    mode="before")(_memory_size)
 
     @field_validator("cluster", mode="before")
     @classmethod
@@ -402,6 +423,12 @@ class Recipe(_Section):
     """Groups with fewer members are dropped, with a reason (for `X+` recipes)."""
     reuse: bool = True
     """Whether a dark subgroup may serve several flat subgroups (`DDFF`)."""
+    memory: str | None = None
+    """Memory budget of this recipe's reference-file and combine jobs, e.g. `6GiB` (default:
+    `execution.reffile_memory`).
+    """
+
+    _check_memory = field_validator("memory", mode="before")(_memory_size)
 
     @field_validator("imtypes", mode="before")
     @classmethod

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["Completion", "Executor"]
+__all__ = ["Completion", "Executor", "Notice", "print_notice"]
+
+Notice = Callable[[str], None]
+"""Where an executor says something the user should know (a warning), once."""
+
+
+def print_notice(text: str) -> None:
+    """The default :data:`Notice`: a ``warning:`` line on stderr."""
+    print(f"warning: {text}", file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)
@@ -47,10 +57,15 @@ class Executor(Protocol):
         """Start workers or connect to the cluster."""
 
     def capacity(self) -> int:
-        """How many more tasks may be submitted now."""
+        """How many more tasks may be submitted now (idle workers)."""
+
+    def fits(self, memory: int) -> bool:
+        """Whether a task with this memory estimate (bytes) may start now, next to the
+        tasks running (the DAG loop starts the oldest ready task anyway when none runs)."""
 
     def submit(self, task: dict[str, Any]) -> str:
-        """Send one task (see ``run_task``); return the worker name if known, else ''."""
+        """Send one task (see ``run_task``; ``task['memory']`` is its estimate in bytes);
+        return the worker name if known, else ''."""
 
     def wait(self, timeout: float) -> list[Completion]:
         """Block up to ``timeout`` seconds for finished or lost tasks."""

@@ -5,6 +5,11 @@ raised, reported a failure, or its worker died) is retried up to ``retries`` tim
 marked ``failed``, and every job that depends on it, directly or not, is marked
 ``blocked`` with the reason. Every other job still runs. Every state change goes to the
 :class:`~refsmith.store.JobStore` before the loop goes on.
+
+Memory: a ready job starts only when the executor says its estimate fits next to the jobs
+running (:meth:`~refsmith.execute.base.Executor.fits`). When the oldest ready job does not
+fit, a later one that does may start instead, at most ``max_overtakes`` times; then no
+other job starts until the oldest has, which it does at the latest once nothing runs.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from refsmith.store import FINISHED, JobStore
 __all__ = ["DagOutcome", "Node", "execute_dag"]
 
 KIND_ORDER = {"calibration": 0, "reffile": 1, "combine": 2}
+MAX_OVERTAKES = 8
+"""How many later jobs may start while the oldest ready job waits for memory."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,8 @@ class Node:
     state : str
         Its state before this run: ``pending`` (to run), ``done`` or ``cached`` (outputs
         verified present; not run).
+    memory : int
+        Its memory estimate in bytes (the job's ``memory``; 0 = none).
     """
 
     id: str
@@ -50,6 +59,7 @@ class Node:
     depends_on: tuple[str, ...] = ()
     log_path: str = ""
     state: str = "pending"
+    memory: int = 0
 
 
 @dataclass
@@ -83,6 +93,7 @@ def execute_dag(
     progress: Progress | None = None,
     on_success: OnSuccess | None = None,
     poll: float = 0.5,
+    max_overtakes: int = MAX_OVERTAKES,
 ) -> DagOutcome:
     """Run the DAG to the end (or to ``max_jobs`` new jobs) with ``executor``.
 
@@ -108,6 +119,8 @@ def execute_dag(
         the attempt.
     poll : float
         Longest wait for an event, in seconds.
+    max_overtakes : int
+        How many later jobs may start while the oldest ready job does not fit in memory.
 
     Returns
     -------
@@ -124,6 +137,7 @@ def execute_dag(
     tries: dict[str, int] = {}
     ready: deque[str] = deque()
     running: dict[str, str] = {}  # job id -> worker
+    overtaken: dict[str, int] = {}  # job id -> jobs started while it waited for memory
 
     def report() -> None:
         if progress is not None:
@@ -167,21 +181,27 @@ def execute_dag(
     try:
         while ready or running:
             while ready and executor.capacity() > 0:
-                job_id = ready[0]
+                while ready and states[ready[0]] != "pending":
+                    ready.popleft()  # only pending jobs start
+                if not ready:
+                    break
+                index = _next_ready(ready, states, by_id, executor, bool(running),
+                                    overtaken, max_overtakes)
+                if index is None:
+                    break  # wait for memory
+                job_id = ready[index]
                 first = tries.get(job_id, 0) == 0
                 if first and max_jobs is not None and started_jobs >= max_jobs:
                     outcome.stopped_early = True
                     break
-                ready.popleft()
-                if states[job_id] != "pending":
-                    continue
+                del ready[index]
                 node = by_id[job_id]
                 tries[job_id] = tries.get(job_id, 0) + 1
                 started_jobs += first
                 store.start_attempt(job_id)
                 worker = executor.submit({"id": job_id, "kind": node.kind, "job": dict(node.job),
                                           "log_path": node.log_path, "settings": dict(settings),
-                                          "attempt": tries[job_id]})
+                                          "attempt": tries[job_id], "memory": node.memory})
                 if worker:
                     store.set_worker(job_id, worker)
                 running[job_id] = worker
@@ -205,13 +225,14 @@ def execute_dag(
                     error = on_success(node, completion)
                 outputs = [str(p) for p in result.get("outputs", [])]
                 worker = completion.worker or str(result.get("pid", ""))
+                peak = result.get("peak_rss")
                 outcome.lost_workers += completion.lost
                 if not error:
                     states[job_id] = "done"
                     outcome.errors.pop(job_id, None)
                     store.finish_attempt(job_id, "done", outputs=outputs,
                                          seconds=result.get("seconds"), worker=worker,
-                                         log_path=result.get("log_path"))
+                                         log_path=result.get("log_path"), peak_rss=peak)
                     for child in dependents.get(job_id, ()):
                         if child in waiting and states[child] == "pending":
                             waiting[child] -= 1
@@ -222,14 +243,14 @@ def execute_dag(
                     states[job_id] = "pending"
                     store.finish_attempt(job_id, "pending", error=error, worker=worker,
                                          seconds=result.get("seconds"),
-                                         log_path=result.get("log_path"))
+                                         log_path=result.get("log_path"), peak_rss=peak)
                     ready.appendleft(job_id)
                 else:
                     states[job_id] = "failed"
                     outcome.errors[job_id] = error
                     store.finish_attempt(job_id, "failed", error=error, worker=worker,
                                          seconds=result.get("seconds"),
-                                         log_path=result.get("log_path"))
+                                         log_path=result.get("log_path"), peak_rss=peak)
                     block(job_id, _first_line(error))
         report()
     except BaseException:
@@ -241,6 +262,27 @@ def execute_dag(
         raise
     outcome.seconds = time.perf_counter() - started
     return outcome
+
+
+def _next_ready(ready: deque[str], states: Mapping[str, str], by_id: Mapping[str, Node],
+                executor: Executor, busy: bool, overtaken: dict[str, int],
+                max_overtakes: int) -> int | None:
+    """Where in ``ready`` the job to start now is, or None to wait for memory.
+
+    The oldest ready job when it fits (always when nothing runs); else, unless it was
+    overtaken ``max_overtakes`` times already, the first later one that fits.
+    """
+    oldest = ready[0]
+    if not busy or executor.fits(by_id[oldest].memory):
+        return 0
+    if overtaken.get(oldest, 0) >= max_overtakes:
+        return None
+    for index in range(1, len(ready)):
+        job_id = ready[index]
+        if states[job_id] == "pending" and executor.fits(by_id[job_id].memory):
+            overtaken[oldest] = overtaken.get(oldest, 0) + 1
+            return index
+    return None
 
 
 def _priority(node: Node) -> tuple[int, str]:

@@ -21,6 +21,14 @@ packages. Each future is released as soon as its result arrives, so a worker los
 does not make the scheduler recompute finished tasks. A worker that dies while running a
 task is handled by Dask (the task moves to another worker; after the scheduler's
 ``allowed-failures`` it ends as ``KilledWorker``, reported as the job's failure).
+
+Memory: every worker of a cluster built here declares a resource ``MEMORY`` = its memory
+limit in bytes (LocalCluster: ``max_memory``, default the memory available, shared by the
+workers; dask-jobqueue: the cluster's ``memory`` over its ``processes``), and each task
+asks for ``MEMORY`` = its estimate, capped at the largest worker's (a task asking for
+more than any worker has would never run; it is capped, with a warning). With an external
+scheduler, resources are used only if its workers declare ``MEMORY``
+(``dask worker ... --resources MEMORY=8e9``).
 """
 
 from __future__ import annotations
@@ -30,17 +38,35 @@ import uuid
 from typing import Any
 
 from refsmith.errors import ConfigError
-from refsmith.execute.base import Completion
+from refsmith.execute.base import Completion, Notice, print_notice
 from refsmith.execute.worker import run_task
+from refsmith.memory import available_memory, format_memory
 
-__all__ = ["JOBQUEUE_CLASSES", "DaskExecutor", "build_jobqueue_cluster"]
+__all__ = ["JOBQUEUE_CLASSES", "DaskExecutor", "build_jobqueue_cluster", "declared_memory",
+           "jobqueue_worker_memory"]
 
 JOBQUEUE_CLASSES = {"htcondor": "HTCondorCluster", "slurm": "SLURMCluster",
                     "pbs": "PBSCluster"}
 
 
+def jobqueue_worker_memory(cluster: dict[str, Any]) -> int | None:
+    """The memory (bytes) of each worker of a dask-jobqueue cluster: its ``memory`` (per
+    batch job) over its ``processes`` (default 1); None when ``memory`` is not given."""
+    if cluster.get("memory") is None:
+        return None
+    from dask.utils import parse_bytes
+
+    try:
+        return int(parse_bytes(cluster["memory"]) // int(cluster.get("processes") or 1))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"execution.cluster.memory: {exc}") from exc
+
+
 def build_jobqueue_cluster(cluster: dict[str, Any], workers: int | None = None) -> Any:
     """A dask-jobqueue cluster from ``execution.cluster`` (``kind`` plus its options).
+
+    Each worker declares the resource ``MEMORY`` (:func:`jobqueue_worker_memory`) when the
+    cluster's ``memory`` is given (added to ``worker_extra_args``).
 
     Parameters
     ----------
@@ -65,6 +91,10 @@ def build_jobqueue_cluster(cluster: dict[str, Any], workers: int | None = None) 
                           "'refsmith[dask]'") from exc
     options.setdefault("processes", 1)  # one worker process per job, one thread
     options.setdefault("cores", 1)
+    memory = jobqueue_worker_memory(options)
+    if memory is not None:
+        options["worker_extra_args"] = [*(options.get("worker_extra_args") or ()),
+                                        "--resources", f"MEMORY={memory}"]
     cls = getattr(dask_jobqueue, JOBQUEUE_CLASSES[kind])
     try:
         built = cls(**options)
@@ -89,24 +119,29 @@ class DaskExecutor:
     workers : int, optional
         Workers of a cluster built here (LocalCluster or jobqueue).
     max_memory : int, optional
-        Memory limit per worker of a cluster built here (the nanny restarts a worker
-        beyond it).
+        Memory of a LocalCluster's workers together (default: the memory available),
+        shared equally: each worker's memory limit (the nanny restarts a worker beyond
+        it) and its ``MEMORY`` resource.
     connect_timeout : float
         Seconds to wait for the scheduler.
+    notice : callable, optional
+        Where warnings go (default: stderr).
     """
 
     name = "dask"
 
     def __init__(self, scheduler: str | None = None, cluster: dict[str, Any] | None = None,
                  workers: int | None = None, max_memory: int | None = None,
-                 connect_timeout: float = 30.0) -> None:
+                 connect_timeout: float = 30.0, notice: Notice = print_notice) -> None:
         self.scheduler = scheduler
         self.cluster_options = cluster
         self.workers = workers
         self.max_memory = max_memory
         self.connect_timeout = connect_timeout
+        self.notice = notice
         self.client: Any = None
         self.cluster: Any = None
+        self.worker_memory: int | None = None  # the largest MEMORY a worker declares
         self._futures: dict[Any, str] = {}  # future -> job id
 
     def start(self) -> None:
@@ -121,26 +156,59 @@ class DaskExecutor:
             except OSError as exc:
                 raise ConfigError(f"cannot reach the Dask scheduler {self.scheduler}: "
                                   f"{exc}") from exc
+            self.worker_memory = declared_memory(self.client.scheduler_info())
+            if self.worker_memory is None:
+                self.notice(f"the workers of {self.scheduler} declare no MEMORY resource: "
+                            "jobs are submitted without their memory estimates (start "
+                            "workers with --resources MEMORY=<bytes>)")
             return
         if self.cluster_options:
             self.cluster = build_jobqueue_cluster(self.cluster_options, self.workers)
+            self.worker_memory = jobqueue_worker_memory(self.cluster_options)
+            if self.worker_memory is None:
+                self.notice("execution.cluster has no memory: its workers declare no MEMORY "
+                            "resource and jobs are submitted without their memory estimates")
         else:
             from refsmith.execute.local import default_workers
 
-            extra = {"memory_limit": self.max_memory} if self.max_memory else {}
+            workers = self.workers or default_workers()
+            total = self.max_memory or available_memory()
+            extra: dict[str, Any] = {}
+            if total:
+                self.worker_memory = total // workers
+                extra = {"memory_limit": self.worker_memory,
+                         "resources": {"MEMORY": self.worker_memory}}
             self.cluster = LocalCluster(
-                n_workers=self.workers or default_workers(), threads_per_worker=1,
-                processes=True, host="127.0.0.1", dashboard_address=None, **extra)
+                n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                dashboard_address=None, **extra)
         self.client = Client(self.cluster, timeout=self.connect_timeout)
 
     def capacity(self) -> int:
         return 1_000_000  # the scheduler queues; submit everything that is ready
 
+    def fits(self, memory: int) -> bool:
+        return True  # the scheduler matches tasks to workers (the MEMORY resource)
+
     def submit(self, task: dict[str, Any]) -> str:
         key = f"refsmith-{task['id']}-{task.get('attempt', 1)}-{uuid.uuid4().hex[:8]}"
-        future = self.client.submit(run_task, task, key=key, pure=False, retries=0)
+        future = self.client.submit(run_task, task, key=key, pure=False, retries=0,
+                                    resources=self._resources(task))
         self._futures[future] = str(task["id"])
         return ""
+
+    def _resources(self, task: dict[str, Any]) -> dict[str, int] | None:
+        """``{"MEMORY": estimate}``, capped at the largest worker's (with a warning, once
+        per job); None when the workers declare no MEMORY or the task has no estimate."""
+        memory = int(task.get("memory") or 0)
+        if self.worker_memory is None or memory <= 0:
+            return None
+        if memory > self.worker_memory:
+            if task.get("attempt", 1) == 1:
+                self.notice(f"job {task['id']} is estimated at {format_memory(memory)}, more "
+                            f"than any Dask worker has ({format_memory(self.worker_memory)}): "
+                            "it asks for that much instead")
+            memory = self.worker_memory
+        return {"MEMORY": memory}
 
     def wait(self, timeout: float) -> list[Completion]:
         from distributed import wait
@@ -182,3 +250,12 @@ class DaskExecutor:
             with contextlib.suppress(Exception):
                 self.cluster.close()
             self.cluster = None
+
+
+def declared_memory(info: dict[str, Any]) -> int | None:
+    """The largest ``MEMORY`` resource the workers of ``client.scheduler_info()`` declare
+    (None when none does)."""
+    amounts = [worker.get("resources", {}).get("MEMORY")
+               for worker in info.get("workers", {}).values()]
+    declared = [int(a) for a in amounts if a]
+    return max(declared) if declared else None

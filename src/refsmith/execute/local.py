@@ -5,7 +5,11 @@ CRDS timeout, ``import jwst``, ``gc.freeze()``) and then runs one job at a time,
 its own pipe. The pool is written here rather than with ``ProcessPoolExecutor`` so that
 a worker's death is attributed to the one job it was running (a killed
 ``ProcessPoolExecutor`` worker breaks every task in flight), and so that a worker whose
-resident memory passed ``max_memory`` after a job can be replaced on its own.
+resident memory passed ``recycle_memory`` after a job can be replaced on its own.
+
+Jobs are admitted by memory too: a job fits while its estimate and those of the jobs
+running add up to at most ``max_memory``; one larger than ``max_memory`` on its own runs
+alone (the DAG loop starts it once nothing runs), with a warning.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ import time
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from refsmith.execute.base import Completion
+from refsmith.execute.base import Completion, Notice, print_notice
 from refsmith.execute.worker import WorkerSettings, prepare_worker, run_task
+from refsmith.memory import format_memory
 
 __all__ = ["LocalExecutor", "default_workers"]
 
@@ -45,7 +50,8 @@ def _worker_main(conn: Connection, settings: dict[str, Any], parent: int) -> Non
     """Body of a worker process: set up, then run tasks until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's business
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
-    prepare_worker(WorkerSettings(**settings))
+    if settings.get("eager_setup", True):
+        prepare_worker(WorkerSettings(**settings))
     try:
         conn.send({"ready": True, "pid": os.getpid()})
     except (BrokenPipeError, OSError):
@@ -70,6 +76,7 @@ class _Worker:
         self.process = process
         self.conn = conn
         self.task_id: str | None = None
+        self.memory = 0  # the estimate of the job it runs
         self.ready = False
 
     @property
@@ -87,18 +94,26 @@ class LocalExecutor:
     settings : WorkerSettings
         Worker set-up (CRDS mode, gc freezing).
     max_memory : int, optional
+        Bytes the estimates of the jobs running together may add up to (None: no limit).
+    recycle_memory : int, optional
         Resident memory (bytes) above which a worker is replaced after its job.
+    notice : callable, optional
+        Where warnings go (default: stderr).
     """
 
     name = "local"
 
     def __init__(self, workers: int, settings: WorkerSettings,
-                 max_memory: int | None = None) -> None:
+                 max_memory: int | None = None, recycle_memory: int | None = None,
+                 notice: Notice = print_notice) -> None:
         if workers < 1:
             raise ValueError("workers must be >= 1")
         self.workers = workers
         self.settings = settings
         self.max_memory = max_memory
+        self.recycle_memory = recycle_memory
+        self.notice = notice
+        self._warned: set[str] = set()  # jobs said to be larger than max_memory
         self._context = multiprocessing.get_context("spawn")
         self._pool: dict[int, _Worker] = {}
         self._retired: list[Any] = []
@@ -148,10 +163,24 @@ class LocalExecutor:
     def capacity(self) -> int:
         return sum(1 for w in self._pool.values() if w.task_id is None)
 
+    def fits(self, memory: int) -> bool:
+        if self.max_memory is None:
+            return True
+        busy = [w.memory for w in self._pool.values() if w.task_id is not None]
+        return not busy or sum(busy) + memory <= self.max_memory
+
     def submit(self, task: dict[str, Any]) -> str:
+        memory = int(task.get("memory") or 0)
+        job_id = str(task["id"])
+        if self.max_memory is not None and memory > self.max_memory and (
+                job_id not in self._warned):
+            self._warned.add(job_id)
+            self.notice(f"job {job_id} is estimated at {format_memory(memory)}, more than "
+                        f"max_memory ({format_memory(self.max_memory)}): it runs alone")
         for worker in self._pool.values():
             if worker.task_id is None:
-                worker.task_id = str(task["id"])
+                worker.task_id = job_id
+                worker.memory = memory
                 with contextlib.suppress(BrokenPipeError, OSError):
                     worker.conn.send(task)  # if the worker is dead, wait() reports it
                 return worker.name
@@ -198,8 +227,10 @@ class LocalExecutor:
 
     def _finished(self, worker: _Worker, result: dict[str, Any]) -> Completion:
         task_id, worker.task_id = worker.task_id or str(result.get("id")), None
+        worker.memory = 0
         name = worker.name
-        recycle = bool(self.max_memory and int(result.get("rss") or 0) > self.max_memory)
+        recycle = bool(self.recycle_memory
+                       and int(result.get("rss") or 0) > self.recycle_memory)
         if recycle:
             self.recycled += 1
             self._retire(worker)

@@ -70,6 +70,17 @@ class Reporter:
                 self.last_line = now
                 self.line(counts, finished, rate)
 
+    def notice(self, text: str) -> None:
+        """A warning for the user, printed at once (above the bar on a terminal), whatever
+        the progress mode."""
+        if self._bar is not None:
+            from rich.markup import escape
+
+            self._bar.console.print(f"[yellow]warning:[/] {escape(text)}")
+        else:
+            self.stream.write(f"warning: {text}\n")
+            self.stream.flush()
+
     def line(self, counts: Mapping[str, int], finished: int, rate: float) -> None:
         left = self.total - finished
         eta = f"{left / rate:.0f} s" if rate > 0 and left else "-"

@@ -4,11 +4,17 @@
 whatever happens (a pipeline exception, ``SystemExit`` from crds, a missing plug-in), it
 returns a result record with ``ok`` False and a message meant for the user. The first
 task in a process sets the process up (:func:`prepare_worker`): off-line CRDS or a bounded
-CRDS timeout, then ``import jwst`` once and ``gc.freeze()``.
+CRDS timeout, then ``import jwst`` once and ``gc.freeze()``. Each result carries the
+process's peak resident memory during the job (``peak_rss``, Linux).
+
+Besides the plan's kinds (calibration, reffile, combine) there is ``probe``: hold
+``job['bytes']`` bytes for ``job['seconds']`` seconds, with no set-up (tests of
+scheduling and of ``peak_rss``; a quick check that workers run).
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
@@ -18,7 +24,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["WorkerSettings", "current_rss", "prepare_worker", "run_task"]
+from refsmith.memory import keep_freed_memory, peak_rss, reset_peak_rss, resident_memory
+
+__all__ = ["WorkerSettings", "prepare_worker", "run_task"]
 
 PLUGINS_MISSING = "reference-file plug-ins are not available in this version"
 
@@ -40,6 +48,9 @@ class WorkerSettings:
     param_overrides : mapping
         ``recipe.key`` (or ``key``) -> value from ``--param``: the last word on a plug-in's
         parameters, after its defaults and the config's ``params``.
+    eager_setup : bool
+        Local workers set themselves up as soon as they start (False: at their first
+        calibration, reffile or combine job; e.g. workers that only run probes).
     """
 
     offline: bool = False
@@ -47,6 +58,7 @@ class WorkerSettings:
     crds_timeout: float = 30.0
     freeze_gc: bool = True
     param_overrides: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    eager_setup: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,22 +97,12 @@ def prepare_worker(settings: WorkerSettings) -> str:
         from refsmith.pipeline import import_pipeline
 
         import_pipeline(freeze_gc=settings.freeze_gc)
+        keep_freed_memory()  # big arrays reused, not page-faulted in again; see memory.py
         _prepare_error = ""
     except (Exception, SystemExit) as exc:
         _prepare_error = f"worker set-up failed: {type(exc).__name__}: {exc}"
     _prepared = settings
     return _prepare_error
-
-
-def current_rss() -> int:
-    """Resident set size of this process in bytes (0 when unknown)."""
-    try:
-        with open("/proc/self/statm") as handle:
-            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def run_task(task: Mapping[str, Any]) -> dict[str, Any]:
@@ -116,25 +118,31 @@ def run_task(task: Mapping[str, Any]) -> dict[str, Any]:
     -------
     dict
         ``id``, ``ok``, ``outputs``, ``error``, ``log_path``, ``seconds``, ``rss`` (bytes,
-        after the job) and ``pid``; ``permanent`` True when retrying cannot help.
+        after the job, freed memory given back), ``peak_rss`` (the process's peak
+        resident memory during the job, bytes; None where it cannot be measured) and
+        ``pid``; ``permanent`` True when retrying cannot help.
     """
     started = time.perf_counter()
     log_path = str(task.get("log_path", ""))
+    measured = False
     with _lock:
         try:
             settings = WorkerSettings(**dict(task.get("settings", {})))
-            error = prepare_worker(settings)
+            kind = str(task["kind"])
+            error = prepare_worker(settings) if kind != "probe" else ""
+            measured = reset_peak_rss()
             if error:
                 result: dict[str, Any] = {"ok": False, "outputs": [], "error": error}
             else:
-                result = _dispatch(str(task["kind"]), task["job"], log_path,
-                                   settings.param_overrides)
+                result = _dispatch(kind, task["job"], log_path, settings.param_overrides)
         except (Exception, SystemExit) as exc:
             result = {"ok": False, "outputs": [],
                       "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
             _append_log(log_path, result["traceback"])
+        peak = peak_rss() if measured else None
+        gc.collect()  # datamodels are freed with their reference cycles (gc is frozen)
     result.update(id=task.get("id"), log_path=result.get("log_path") or log_path,
-                  rss=current_rss(), pid=os.getpid())
+                  rss=resident_memory(), peak_rss=peak, pid=os.getpid())
     result.setdefault("seconds", time.perf_counter() - started)
     return result
 
@@ -145,7 +153,18 @@ def _dispatch(kind: str, job: Mapping[str, Any], log_path: str,
         return _calibration(job, log_path)
     if kind in ("reffile", "combine"):
         return _plugin(kind, job, log_path, param_overrides)
+    if kind == "probe":
+        return _probe(job)
     return {"ok": False, "outputs": [], "error": f"unknown job kind {kind!r}"}
+
+
+def _probe(job: Mapping[str, Any]) -> dict[str, Any]:
+    """Hold ``job['bytes']`` bytes (every page touched) for ``job['seconds']`` seconds."""
+    held = bytearray(int(job.get("bytes", 0)))
+    held[::4096] = b"\x01" * len(range(0, len(held), 4096))  # make every page resident
+    time.sleep(float(job.get("seconds", 0.0)))
+    del held
+    return {"ok": True, "outputs": [], "error": ""}
 
 
 def _calibration(data: Mapping[str, Any], log_path: str) -> dict[str, Any]:
