@@ -29,11 +29,16 @@ class MedianBias(ReffilePlugin):
         from stdatamodels.jwst import datamodels
 
         darks = group.require("D", params.min_darks)
-        first_groups = np.concatenate([dark.read().masked()[:, 0] for dark in darks])
-        bias = np.nanmedian(first_groups, axis=0) + params.offset
+        ny, nx = group.frame(darks)
+        bias = np.full((ny, nx), np.nan, np.float32)
+        # the first group of every integration, the same rows of every dark at a time, as
+        # many rows as the job's memory budget allows (DO_NOT_USE and SATURATED are NaN)
+        for block in group.blocks(darks, groups=slice(0, 1), reserve=bias.nbytes):
+            first_groups = np.concatenate([ramp.data[:, 0] for ramp in block.ramps])
+            bias[block.where] = np.nanmedian(first_groups, axis=0) + params.offset
         model = datamodels.SuperBiasModel(
-            data=bias.astype(np.float32),
-            err=np.zeros_like(bias, np.float32),
+            data=bias,
+            err=np.zeros_like(bias),
             dq=np.zeros(bias.shape, np.uint32),
         )
         model.save(output_path)  # the framework adds metadata, HISTORY, validates, moves it

@@ -128,6 +128,13 @@ def test_bad_parameters_name_the_key(config, overrides, message):
     assert message in str(info.value)
 
 
+def test_the_docs_show_the_example_plugin_as_it_is():
+    docs = (Path(__file__).parents[1] / "docs" / "plugins.md").read_text()
+    example = (Path(__file__).parent / "example_plugin.py").read_text()
+    shown = docs.split("```python\n", 1)[1].split("```", 1)[0]
+    assert shown.strip() and example.endswith(shown)
+
+
 def test_example_plugin_end_to_end_with_precedence(tmp_path, darks):
     job, result = run_job(tmp_path, darks, params={"offset": 2.0, "author": "Team X"},
                           param_overrides={"bias.offset": "5"})

@@ -101,7 +101,8 @@ def box_means(array: np.ndarray, box: int = 16) -> np.ndarray:
 def test_readnoise_recovers_the_injected_map(detector):
     path = run(detector, "readnoise", "readnoise", ["D1", "D2"])
     recovered = fits.getdata(path, "SCI").astype(float)
-    truth = READ_NOISE.copy()
+    # the pipeline's convention: the noise of a CDS of two frames, sqrt(2) x one read
+    truth = np.sqrt(2) * READ_NOISE
     truth[detector["defects"].noisy] *= detector["defects"].noisy_factor
     ratio = recovered / truth
     print("readnoise: median ratio", np.median(ratio[SCIENCE]),
@@ -111,6 +112,44 @@ def test_readnoise_recovers_the_injected_map(detector):
     # each noisy pixel stands out (36 CDS samples a pixel: ~12 % scatter per pixel)
     noisy = detector["defects"].noisy
     assert np.all(np.abs(ratio[noisy] - 1) < 0.4)
+
+
+def test_ramp_fit_with_the_readnoise_predicts_the_scatter_of_slopes(detector):
+    """What the READNOISE file means to the pipeline: ramp_fit's VAR_RNOISE + VAR_POISSON
+    must equal the real scatter of per-integration slopes of a dark it did not see."""
+    from jwst.ramp_fitting import RampFitStep
+
+    path = run(detector, "readnoise", "readnoise", ["D1", "D2"])
+    _, rateints = RampFitStep.call(
+        detector["products"]["linearity-"]["D3"], override_readnoise=str(path),
+        override_gain=str(detector["refs"]["gain"]), maximum_cores="1")
+    slopes = rateints.data.astype(float)  # (4 integrations, ny, nx)
+    predicted = (rateints.var_rnoise + rateints.var_poisson).astype(float)
+    defects = detector["defects"]
+    normal = ~(defects.any)
+    normal[:4] = normal[:, :4] = False
+    observed = np.var(slopes, axis=0, ddof=1)[normal]
+    ratio = float(np.mean(observed) / np.mean(np.mean(predicted, axis=0)[normal]))
+    print(f"ramp_fit: observed / predicted slope variance = {ratio:.3f}")
+    assert abs(ratio - 1) < 0.15  # per-read noise in the file (the old convention): ~2
+
+
+def test_dark_current_with_the_dark_removes_the_injected_dark(detector):
+    """What the DARK file means to the pipeline: dark_current with it leaves no slope."""
+    from jwst.dark_current import DarkCurrentStep
+
+    path = run(detector, "dark", "dark", ["D1", "D2", "D3"], group="meaning")
+    corrected = DarkCurrentStep.call(detector["products"]["linearity-"]["D4"],
+                                     override_dark=str(path))
+    assert corrected.meta.cal_step.dark_sub == "COMPLETE"
+    defects = detector["defects"]
+    normal = ~(defects.hot | defects.dead)
+    normal[:4] = normal[:, :4] = False
+    ramp = corrected.data.astype(float)[..., normal].mean(axis=(0, 2))  # per group
+    times = group_times(10, 1, 0, frame_time("NIRCAM", NY, NX))
+    residual = np.polyfit(times, ramp, 1)[0]
+    print(f"dark_current: residual rate {residual:.3f} DN/s (injected {DARK_RATE})")
+    assert abs(residual) < 0.05 * DARK_RATE
 
 
 def test_superbias_recovers_the_bias_within_1_dn_rms(detector):
@@ -211,7 +250,8 @@ def test_readnoise_files_combine_into_a_final_file(detector):
     result = run_combine_job(job, str(detector["root"] / "run" / "logs" / "combine.log"))
     assert result.ok, result.error
     combined = fits.getdata(job.output, "SCI")
-    expected = (fits.getdata(first, "SCI") + fits.getdata(second, "SCI")) / 2
-    np.testing.assert_allclose(combined, expected, rtol=1e-6)
+    # read noise combines as variances: the root of the mean square
+    squares = [fits.getdata(p, "SCI").astype(float) ** 2 for p in (first, second)]
+    np.testing.assert_allclose(combined, np.sqrt(np.mean(squares, axis=0)), rtol=1e-6)
     history = str(fits.getheader(job.output, 0)["HISTORY"])
     assert str(first) in history.replace("\n", "") or first.name in history

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from refsmith.plugins.stats import clipped_mean, robust_zscore, truncation_variance_factor
+from refsmith.plugins.builtin._common import scatter
+from refsmith.plugins.stats import (
+    clipped_stats,
+    median_chi_factor,
+    pooled_sigma,
+    robust_zscore,
+    truncation_variance_factor,
+)
 from refsmith.synthpipe import frame_time, inject_defects, write_raw_exposure
 
 
@@ -43,16 +50,39 @@ def test_scalar_arguments_keep_the_old_output(tmp_path):
     np.testing.assert_array_equal(fits.getdata(a, "SCI"), fits.getdata(b, "SCI"))
 
 
-def test_clipped_std_is_unbiased_for_normal_data():
+@pytest.mark.parametrize("samples", [5, 10, 36])
+def test_clipped_variance_is_unbiased_at_few_samples(samples):
+    """Pooled thresholds: the variance of normal pixels within 1 % (per-pixel: -21 % at 5)."""
+    rng = np.random.default_rng(samples)
+    sigma = rng.uniform(0.7, 1.3, 50_000)  # the noise differs from pixel to pixel
+    values = (rng.normal(size=(samples, sigma.size)) * sigma + 100).astype(np.float32)
+    noisy = rng.random(sigma.size) < 0.01
+    values[:, noisy] = (values[:, noisy] - 100) * 5 + 100
+    values[rng.random(values.shape) < 0.002] += 100.0  # cosmic rays
+    values[rng.random(values.shape) < 0.01] = np.nan  # DO_NOT_USE
+    spread, _ = scatter(values)
+    floor = pooled_sigma(spread[None], np.zeros(sigma.size, int), samples - 1)[0]
+    result = clipped_stats(values, floor, sigma=4.0)
+    assert np.nanmean(result.variance[~noisy] / sigma[~noisy] ** 2) == pytest.approx(1, abs=0.01)
+    assert np.nanmean(result.mean) == pytest.approx(100, abs=0.01)
+    # noisy pixels keep their own threshold: their noise is not clipped away (the pooled
+    # threshold alone would keep 8 % of their variance)
+    assert np.nanmean(result.variance[noisy] / (25 * sigma[noisy] ** 2)) > 0.85
+    known = clipped_stats(values - 100, floor, sigma=4.0, center=0.0)
+    assert np.nanmean(known.variance[~noisy] / sigma[~noisy] ** 2) == pytest.approx(1, abs=0.01)
+
+
+def test_clipping_removes_outliers_and_corrects_the_truncation():
     assert truncation_variance_factor(3.0) == pytest.approx(0.97330, abs=1e-4)
     assert truncation_variance_factor(0.0) == 1.0
-    samples = np.random.default_rng(3).normal(10.0, 2.0, size=(400, 50))
-    mean, std, count = clipped_mean(samples, axis=0, sigma=3.0)
-    assert np.mean(std) == pytest.approx(2.0, rel=0.01)
-    assert np.mean(mean) == pytest.approx(10.0, abs=0.02)
-    samples[0] = 1000.0  # one outlier per column is clipped
-    mean, _, count = clipped_mean(samples, axis=0, sigma=3.0)
-    assert np.all(count < 400) and np.mean(mean) == pytest.approx(10.0, abs=0.05)
+    values = np.random.default_rng(3).normal(10.0, 2.0, size=(400, 50))
+    values[0] = 1000.0  # one outlier per pixel is clipped
+    result = clipped_stats(values, 2.0, sigma=3.0)
+    assert np.all(result.count < 400) and np.all(result.count > 390)
+    assert np.mean(result.mean) == pytest.approx(10.0, abs=0.05)
+    assert np.mean(np.sqrt(result.variance)) == pytest.approx(2.0, rel=0.01)
+    # sqrt(median of chi2(4) / 4) = 0.9161 (scipy); the Wilson-Hilferty form is within 0.3 %
+    assert median_chi_factor(4) == pytest.approx(0.9161, abs=3e-3)
 
 
 def test_robust_zscore_ignores_outliers_and_constant_data():

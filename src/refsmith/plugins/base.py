@@ -77,6 +77,9 @@ class ReffilePlugin:
         The calibration state it expects by default (``steps:`` syntax, e.g. ``dq_init-``).
     description : str
         One line, also the default DESCRIP of the files.
+    combine_as : str
+        ``value`` (default), or ``variance`` when the files hold a noise that individual
+        files should be combined as squares (the default :meth:`combine` does so).
     Params : type
         Its parameter model, a subclass of :class:`PluginParams`.
     """
@@ -86,14 +89,22 @@ class ReffilePlugin:
     imtypes: ClassVar[str] = ""
     steps: ClassVar[tuple[str, ...]] = ()
     description: ClassVar[str] = ""
+    combine_as: ClassVar[str] = "value"
     Params: ClassVar[type[PluginParams]] = PluginParams
 
-    def make(self, group: GroupInputs, params: Any, output_path: str) -> None:
-        """Write one individual reference file for ``group`` to ``output_path``."""
+    def make(self, group: GroupInputs, params: Any, output_path: str) -> Any:
+        """Write one individual reference file for ``group`` to ``output_path``.
+
+        Or return the datamodel instead of saving it: the framework then writes it once,
+        with its metadata and HISTORY (a full-frame dark is 640 MB: one write saved).
+        """
         raise NotImplementedError(f"plug-in {self.name!r} does not implement make()")
 
-    def combine(self, individual_files: Sequence[str], params: Any, output_path: str) -> None:
-        """Combine individual files into the final one (default: :func:`.combine.combine_files`)."""
+    def combine(self, individual_files: Sequence[str], params: Any, output_path: str) -> Any:
+        """Combine individual files into the final one (default: :func:`.combine.combine_files`).
+
+        Like :meth:`make`: write ``output_path`` or return the datamodel.
+        """
         from refsmith.plugins.combine import combine_files
 
-        combine_files(individual_files, params, output_path)
+        return combine_files(individual_files, params, None, combine_as=self.combine_as)

@@ -9,32 +9,23 @@ from typing import Any
 
 import numpy as np
 
+from refsmith.plugins import blocks as _blocks
+from refsmith.plugins.blocks import DO_NOT_USE, Block, RampBlock
 from refsmith.steps import STEP_KEYWORDS
 
 __all__ = ["GroupInputs", "InputFile", "Ramp", "read_input"]
 
-REFERENCE_PIXEL = 2**31
-DO_NOT_USE = 1
-
-
 @dataclass(frozen=True)
-class Ramp:
-    """The arrays of one calibrated ramp (or rate image) file.
+class Ramp(RampBlock):
+    """The arrays of one calibrated ramp (or rate image) file, read whole.
 
     ``data`` is float64, ``(nints, ngroups, ny, nx)`` for ramps and ``(ny, nx)`` for rate
-    images; ``pixeldq`` ``(ny, nx)``; ``groupdq`` like ``data`` (zeros when absent);
-    ``times`` the mean time (s) of each group since the reset (ramps only).
+    images, *not* masked (see :meth:`masked`); ``pixeldq`` ``(ny, nx)``; ``groupdq`` like
+    ``data`` (zeros when absent); ``times`` the mean time (s) of each group since the reset
+    (ramps only).
     """
 
-    data: np.ndarray
-    pixeldq: np.ndarray
-    groupdq: np.ndarray
     times: np.ndarray
-
-    @property
-    def reference_pixels(self) -> np.ndarray:
-        """Pixels flagged REFERENCE_PIXEL (by dq_init)."""
-        return (self.pixeldq & REFERENCE_PIXEL) != 0
 
     def masked(self) -> np.ndarray:
         """``data`` with DO_NOT_USE pixels and groups set to NaN (reference pixels kept)."""
@@ -98,8 +89,17 @@ class InputFile:
         nframes, tframe = self.nframes, self.frame_time
         return tframe * (g * (nframes + self.groupgap) + (nframes + 1) / 2.0)
 
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of the SCI array (numpy order), read from its header."""
+        return _blocks.science(self.path).shape
+
     def read(self) -> Ramp:
-        """Read the file's arrays (see :class:`Ramp`)."""
+        """Read the whole file (see :class:`Ramp`): for small data only.
+
+        A full-frame ramp read this way costs ~10x its size on disk in memory; plug-ins
+        that may see real data use :meth:`GroupInputs.blocks` instead.
+        """
         return read_input(self)
 
 
@@ -140,6 +140,12 @@ class GroupInputs:
     recipe: str
     group: str
     inputs: tuple[InputFile, ...]
+    memory: int = 0
+
+    @property
+    def budget(self) -> int:
+        """The job's memory budget in bytes (``memory``, else the running job's)."""
+        return self.memory or _blocks.job_memory()
 
     def __iter__(self) -> Iterator[InputFile]:
         return iter(self.inputs)
@@ -175,6 +181,73 @@ class GroupInputs:
                              f"{sorted(values)}")
         return self.inputs[0].header.get(keyword)
 
+    def frame(self, inputs: Sequence[InputFile] | None = None) -> tuple[int, int]:
+        """``(ny, nx)`` shared by ``inputs`` (default all); ValueError naming the odd one."""
+        chosen = list(inputs if inputs is not None else self.inputs)
+        sizes = {item.role: item.shape[-2:] for item in chosen}
+        first = chosen[0]
+        for role, size in sizes.items():
+            if size != sizes[first.role]:
+                raise ValueError(f"group {self.group}: {role} has {size[0]} x {size[1]} "
+                                 f"pixels, {first.role} {sizes[first.role][0]} x "
+                                 f"{sizes[first.role][1]}")
+        ny, nx = sizes[first.role]
+        return int(ny), int(nx)
+
+    def amplifiers(self) -> np.ndarray:
+        """Amplifier index of every column (from the first input's NOUTPUTS, SUBSTRT1)."""
+        return _blocks.amplifier_map(self.first.header, self.frame()[1])
+
+    def blocks(self, inputs: Sequence[InputFile] | None = None, *, groups: Any = None,
+               copies: float = 4.0, reserve: int = 0,
+               rows: np.ndarray | None = None) -> Iterator[Block]:
+        """The same rows of every input, block after block, in the job's memory budget.
+
+        Parameters
+        ----------
+        inputs : sequence of InputFile, optional
+            Which inputs (default all), in the order of ``Block.ramps``.
+        groups : int, slice or index list, optional
+            The groups of each integration to read (default all), e.g. ``slice(0, 1)``.
+        copies : float
+            How many times its blocks' size the plug-in holds while working on a block
+            (the blocks included): with the budget, this sets the rows per block.
+        reserve : int
+            Bytes the plug-in keeps besides the blocks (e.g. its frame-sized results).
+        rows : ndarray, optional
+            Frame rows to read (default all; :meth:`sample` reads a fixed subset).
+
+        Yields
+        ------
+        Block
+            ``rows`` and one :class:`~refsmith.plugins.blocks.RampBlock` per input.
+
+        Raises
+        ------
+        MemoryBudgetError
+            When the budget cannot hold the smallest block (the message says how much).
+        """
+        chosen = list(inputs if inputs is not None else self.inputs)
+        ny, _ = self.frame(chosen)
+        wanted = np.arange(ny) if rows is None else np.asarray(rows)
+        row_bytes = _blocks.ramp_row_bytes([i.path for i in chosen], groups) * copies
+        size = _blocks.block_rows(row_bytes, ny, reserve=reserve, budget=self.budget,
+                                  what=f"recipe '{self.recipe}' (group {self.group})")
+        for part in _blocks.row_chunks(wanted, size):
+            yield Block(rows=part, ramps=tuple(_blocks.read_block(i.path, part, groups)
+                                               for i in chosen))
+
+    def sample(self, inputs: Sequence[InputFile] | None = None, **options: Any
+               ) -> Iterator[Block]:
+        """:meth:`blocks` of the fixed rows that frame-wide statistics are taken from.
+
+        256 rows in runs of 8 (:func:`~refsmith.plugins.blocks.sample_rows`): pooled
+        thresholds computed from them are the same whatever the block size.
+        """
+        chosen = list(inputs if inputs is not None else self.inputs)
+        rows = _blocks.sample_rows(self.frame(chosen)[0])
+        return self.blocks(chosen, rows=rows, **options)
+
     def require(self, letter: str, at_least: int) -> list[InputFile]:
         """The inputs of a kind, or ValueError when there are fewer than ``at_least``."""
         found = self.of_kind(letter)
@@ -184,7 +257,8 @@ class GroupInputs:
         return found
 
 
-def load_group(recipe: str, group: str, members: Sequence[tuple[str, str, str]]) -> GroupInputs:
+def load_group(recipe: str, group: str, members: Sequence[tuple[str, str, str]],
+               memory: int = 0) -> GroupInputs:
     """Build :class:`GroupInputs` from ``(role, exposure, path)`` triples (reads headers)."""
     from astropy.io import fits
 
@@ -196,4 +270,4 @@ def load_group(recipe: str, group: str, members: Sequence[tuple[str, str, str]])
         inputs.append(InputFile(role=role, path=str(path), exposure=str(exposure),
                                 header={k: header[k] for k in header if k not in
                                         ("COMMENT", "HISTORY", "")}))
-    return GroupInputs(recipe=recipe, group=group, inputs=tuple(inputs))
+    return GroupInputs(recipe=recipe, group=group, inputs=tuple(inputs), memory=memory)

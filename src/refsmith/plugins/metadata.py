@@ -6,14 +6,14 @@ import hashlib
 import json
 import platform
 import re
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import metadata as importlib_metadata
+from pathlib import Path
 from typing import Any
 
 from astropy.time import Time
 
-__all__ = ["PROVENANCE_PREFIX", "add_history", "fill_metadata", "input_exposures",
+__all__ = ["PROVENANCE_PREFIX", "add_history", "data_used", "fill_metadata", "input_exposures",
            "params_digest", "setup_from_header", "software_versions"]
 
 PROVENANCE_PREFIX = "refsmith"
@@ -116,23 +116,33 @@ def fill_metadata(
              value)
 
 
+def data_used(exposures: Sequence[str]) -> list[str]:
+    """The ``DATA USED`` block of HISTORY: how many raw exposures, then one per line.
+
+    JWST reference files list the exposures they were made from this way; the base
+    names are given (the full paths are in the ``input`` provenance lines).
+    """
+    names = list(dict.fromkeys(Path(e).name for e in exposures))
+    return [f"DATA USED: {len(names)} raw exposure{'s' if len(names) != 1 else ''}",
+            *(f"DATA USED: {name}" for name in names)]
+
+
 def add_history(model: Any, lines: Sequence[str]) -> None:
     """Append HISTORY entries (FITS HISTORY cards and ASDF history)."""
     for line in lines:
         model.add_history_entry(line)
 
 
-def input_exposures(model: Any) -> list[str]:
+def input_exposures(path: str | Path) -> list[str]:
     """Raw exposures named in a refsmith file's provenance HISTORY (in order).
 
-    FITS splits long HISTORY entries over 72-character cards, so the entries are joined
-    before the ``raw=... | state=`` fields of the input lines are parsed.
+    Read from the primary header (not the datamodel, which would load the arrays: 640 MB
+    for a full-frame dark). FITS splits long HISTORY entries over 72-character cards, so
+    the cards are joined before the ``raw=... | state=`` fields of the input lines are
+    parsed.
     """
-    parts = []
-    with warnings.catch_warnings():  # stdatamodels: "history will soon be deprecated"
-        warnings.simplefilter("ignore", UserWarning)
-        entries = list(getattr(model, "history", None) or [])
-    for entry in entries:
-        parts.append(entry.get("description", "") if isinstance(entry, Mapping) else
-                     str(entry))
-    return [m.strip() for m in _RAW_FIELD.findall("".join(parts))]
+    from astropy.io import fits
+
+    header = fits.getheader(str(path), 0)
+    text = "".join(str(card) for card in header.get("HISTORY", []))
+    return [m.strip() for m in _RAW_FIELD.findall(text)]

@@ -27,10 +27,12 @@ from pydantic import ValidationError
 from refsmith.joblog import job_log
 from refsmith.jobs import CombineJob, ReffileJob
 from refsmith.pipeline import CalibrationResult
+from refsmith.plugins.blocks import memory_budget
 from refsmith.plugins.inputs import load_group
 from refsmith.plugins.metadata import (
     PROVENANCE_PREFIX,
     add_history,
+    data_used,
     earliest_start,
     fill_metadata,
     input_exposures,
@@ -111,7 +113,8 @@ def _scratch(destination: Path, tag: str) -> Path:
 
 
 def _execute(kind: str, job: Any, log_path: str, overrides: Mapping[str, Any],
-             produce: Callable[[Any, Any, Path], tuple[list[str], list[str]]]) -> CalibrationResult:
+             produce: Callable[[Any, Any, Path], tuple[list[str], list[str], Any]]
+             ) -> CalibrationResult:
     started = time.perf_counter()
     destination = Path(job.output).absolute()
     temporaries: list[Path] = []
@@ -131,13 +134,17 @@ def _execute(kind: str, job: Any, log_path: str, overrides: Mapping[str, Any],
             destination.parent.mkdir(parents=True, exist_ok=True)
             written = _scratch(destination, "plugin")
             temporaries.append(written)
-            history, exposures = produce(plugin, params, written)
-            if not written.is_file() or written.stat().st_size == 0:
-                raise _Failure(f"recipe '{job.recipe}': plug-in '{job.plugin}' wrote nothing "
-                               f"to its output_path (log: {log_path})")
+            with memory_budget(getattr(job, "memory", 0)):
+                history, exposures, model = produce(plugin, params, written)
+            history += data_used(exposures)
+            if model is None:
+                model = _open_written(written, job, log_path)
             final = _scratch(destination, "final")
             temporaries.append(final)
-            _finalize(written, final, plugin, params, job, history)
+            try:
+                _finalize(model, final, plugin, params, job, history)
+            finally:
+                getattr(model, "close", lambda: None)()
             _validate_or_reject(final, destination, plugin.reftype, params, exposures, job)
             os.replace(final, destination)
             log.info("wrote %s", destination)
@@ -171,37 +178,44 @@ def _plugin(job: Any) -> type:
     return plugin
 
 
-def _finalize(written: Path, final: Path, plugin: type, params: Any, job: Any,
-              history: list[str]) -> None:
-    """Open the plug-in's file, add metadata defaults and HISTORY, write ``final``."""
+def _open_written(written: Path, job: Any, log_path: str) -> Any:
+    """The datamodel the plug-in wrote to its ``output_path``."""
     from stdatamodels.jwst import datamodels
 
+    if not written.is_file() or written.stat().st_size == 0:
+        raise _Failure(f"recipe '{job.recipe}': plug-in '{job.plugin}' wrote nothing "
+                       f"to its output_path (log: {log_path})")
     try:
-        model = datamodels.open(str(written))
+        return datamodels.open(str(written))
     except Exception as exc:
         raise _Failure(f"recipe '{job.recipe}': plug-in '{job.plugin}' wrote a file that is "
                        f"not a datamodel: {type(exc).__name__}: {exc}") from None
-    try:
-        setup, useafter = history_setup(job)
-        fill_metadata(model, reftype=plugin.reftype, params=params,
-                      default_description=getattr(plugin, "description", "") or
-                      f"{plugin.reftype} made by refsmith plug-in {plugin.name}",
-                      setup=setup, useafter=useafter)
-        dumped = params.model_dump(mode="json", by_alias=True)
-        versions = " ".join(f"{k}={v}" for k, v in software_versions().items())
-        add_history(model, [
-            f"{PROVENANCE_PREFIX} {job.id}: recipe {job.recipe}, plug-in {job.plugin} "
-            f"({plugin.__module__}:{plugin.__qualname__}), reftype {plugin.reftype}",
-            *history,
-            f"{PROVENANCE_PREFIX} params sha1:{params_digest(dumped)} {json.dumps(dumped)}",
-            *([f"{PROVENANCE_PREFIX} config {job.config}"] if job.config else []),
-            f"{PROVENANCE_PREFIX} software {versions}",
-        ])
-        model.meta.filename = Path(job.output).name
-        with open(final, "wb") as stream:
-            model.to_fits(stream, overwrite=True)
-    finally:
-        model.close()
+
+
+def _finalize(model: Any, final: Path, plugin: type, params: Any, job: Any,
+              history: list[str]) -> None:
+    """Add metadata defaults and HISTORY to the plug-in's model, write it to ``final``."""
+    if not hasattr(model, "to_fits"):
+        raise _Failure(f"recipe '{job.recipe}': plug-in '{job.plugin}' returned "
+                       f"{type(model).__name__}, not a datamodel")
+    setup, useafter = history_setup(job)
+    fill_metadata(model, reftype=plugin.reftype, params=params,
+                  default_description=getattr(plugin, "description", "") or
+                  f"{plugin.reftype} made by refsmith plug-in {plugin.name}",
+                  setup=setup, useafter=useafter)
+    dumped = params.model_dump(mode="json", by_alias=True)
+    versions = " ".join(f"{k}={v}" for k, v in software_versions().items())
+    add_history(model, [
+        f"{PROVENANCE_PREFIX} {job.id}: recipe {job.recipe}, plug-in {job.plugin} "
+        f"({plugin.__module__}:{plugin.__qualname__}), reftype {plugin.reftype}",
+        *history,
+        f"{PROVENANCE_PREFIX} params sha1:{params_digest(dumped)} {json.dumps(dumped)}",
+        *([f"{PROVENANCE_PREFIX} config {job.config}"] if job.config else []),
+        f"{PROVENANCE_PREFIX} software {versions}",
+    ])
+    model.meta.filename = Path(job.output).name
+    with open(final, "wb") as stream:
+        model.to_fits(stream, overwrite=True)
 
 
 def history_setup(job: Any) -> tuple[dict[str, Any], str | None]:
@@ -259,16 +273,17 @@ def run_reffile_job(job: ReffileJob, log_path: str, *,
     CalibrationResult
         ``ok`` with ``outputs == (job.output,)``, or ``ok=False`` and the error.
     """
-    def produce(plugin: type, params: Any, written: Path) -> tuple[list[str], list[str]]:
+    def produce(plugin: type, params: Any, written: Path) -> tuple[list[str], list[str], Any]:
         group = load_group(job.recipe, job.group,
-                           [(i.role, i.exposure, i.path) for i in job.inputs])
+                           [(i.role, i.exposure, i.path) for i in job.inputs],
+                           memory=getattr(job, "memory", 0))
         history = [
             f"{PROVENANCE_PREFIX} input {i.role} | file={i.path} | raw={i.exposure} | "
             f"state={','.join(f'{s}={v}' for s, v in i.steps.items()) or 'raw'}"
             for i in group.inputs
         ]
-        plugin().make(group, params, str(written))
-        return history, [i.exposure for i in group.inputs]
+        model = plugin().make(group, params, str(written))
+        return history, [i.exposure for i in group.inputs], model
 
     return _execute("reference-file", job, log_path, param_overrides, produce)
 
@@ -280,20 +295,16 @@ def run_combine_job(job: CombineJob, log_path: str, *,
     Same contract as :func:`run_reffile_job`; ``job.inputs`` are the individual files. The
     final file's HISTORY lists every individual file.
     """
-    def produce(plugin: type, params: Any, written: Path) -> tuple[list[str], list[str]]:
-        from stdatamodels.jwst import datamodels
+    def produce(plugin: type, params: Any, written: Path) -> tuple[list[str], list[str], Any]:
 
         missing = [p for p in job.inputs if not Path(p).is_file()]
         if missing:
             raise _Failure(f"recipe '{job.recipe}': individual files missing: {missing}")
-        exposures: list[str] = []
-        for path in job.inputs:
-            with datamodels.open(path) as individual:
-                exposures.extend(input_exposures(individual))
+        exposures = [e for path in job.inputs for e in input_exposures(path)]
         history = [f"{PROVENANCE_PREFIX} combined {len(job.inputs)} individual files "
                    f"({params.combine})"]
         history += [f"{PROVENANCE_PREFIX} individual | file={p}" for p in job.inputs]
-        plugin().combine(list(job.inputs), params, str(written))
-        return history, exposures
+        model = plugin().combine(list(job.inputs), params, str(written))
+        return history, exposures, model
 
     return _execute("combine", job, log_path, param_overrides, produce)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
-from refsmith.plugins.inputs import InputFile
+from refsmith.plugins.blocks import Block
+from refsmith.plugins.inputs import GroupInputs, InputFile
+from refsmith.plugins.stats import clipped_stats, pooled_sigma
 
-__all__ = ["dq_def", "fill_nonfinite", "flag_value", "pairs", "stack_integrations"]
+__all__ = ["dq_def", "fill_nonfinite", "flag_value", "pairs", "pooled_floor", "require_ramps",
+           "scatter", "stack_copies"]
 
 
 def _pixel_flags() -> dict[str, int]:
@@ -49,36 +53,69 @@ def dq_def(names: Iterable[str]) -> np.ndarray:
 
 
 def fill_nonfinite(array: np.ndarray, value: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Replace NaN/inf by ``value`` (default: the median of the finite values).
+    """Replace NaN/inf in place by ``value`` (default: the median of the finite values).
 
-    Returns the filled array and the boolean map of what was filled.
+    The median is taken over at most ~10**6 evenly spaced values, so a large array costs
+    no copy of itself. Returns the array and the boolean map of what was filled.
     """
     bad = ~np.isfinite(array)
     if not bad.any():
         return array, bad
     if value is None:
-        finite = array[~bad]
+        flat = array.reshape(-1)
+        sample = flat[::max(1, flat.size // 1_000_000)]
+        finite = sample[np.isfinite(sample)]
         value = float(np.median(finite)) if finite.size else 0.0
-    return np.where(bad, value, array), bad
+    array[bad] = value
+    return array, bad
 
 
-def stack_integrations(files: Sequence[InputFile]) -> tuple[np.ndarray, np.ndarray]:
-    """All integrations of ``files`` as one ``(n, ngroups, ny, nx)`` stack (bad = NaN).
-
-    Returns the stack and the reference-pixel map of the first file.
-    """
-    stacks, reference = [], None
+def require_ramps(files: Sequence[InputFile], needs: str, min_groups: int = 1) -> None:
+    """ValueError unless every file is a ramp of at least ``min_groups`` groups."""
     for item in files:
-        ramp = item.read()
-        if ramp.data.ndim != 4:
-            raise ValueError(f"{item.role} {item.path} is not a ramp (shape {ramp.data.shape});"
-                             " this plug-in needs calibrated ramps, not rate images")
-        if stacks and ramp.data.shape[1:] != stacks[0].shape[1:]:
-            raise ValueError(f"{item.role} has ramps of shape {ramp.data.shape[1:]}, the "
-                             f"first input {stacks[0].shape[1:]}")
-        stacks.append(ramp.masked())
-        reference = ramp.reference_pixels if reference is None else reference
-    return np.concatenate(stacks, axis=0), reference
+        shape = item.shape
+        if len(shape) != 4:
+            raise ValueError(f"{item.role} {item.path} is not a ramp (ints x groups x rows x "
+                             f"columns) but {len(shape)}-D {shape}: {needs} needs inputs "
+                             "calibrated before ramp_fit")
+        if shape[1] < min_groups:
+            raise ValueError(f"{item.role} {item.path} has {shape[1]} group(s); {needs} "
+                             f"needs at least {min_groups}")
+
+
+def scatter(samples: np.ndarray, center: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel standard deviation (or RMS about ``center``) over axis 0, and the counts."""
+    result = clipped_stats(samples, 0.0, sigma=0.0, center=center)
+    return np.sqrt(result.variance), result.count
+
+
+def pooled_floor(group: GroupInputs, inputs: Sequence[InputFile],
+                 samples_of: Callable[[Block], np.ndarray], *, center: float | None = None,
+                 **options: Any) -> np.ndarray:
+    """The pooled scatter per amplifier, as a floor broadcastable to ``(..., rows, nx)``.
+
+    ``samples_of(block)`` turns a block into ``(n, ..., rows, nx)`` samples; the scatter of
+    every pixel of the fixed sample rows (:meth:`GroupInputs.sample`) is pooled per
+    amplifier (reference pixels left out) with :func:`pooled_sigma`.
+    """
+    maps, counts, reference = [], [], []
+    for block in group.sample(inputs, **options):
+        spread, count = scatter(samples_of(block), center)
+        maps.append(spread)
+        counts.append(count)
+        reference.append(block.reference_pixels)
+    spread = np.concatenate(maps, axis=-2)
+    count = np.concatenate(counts, axis=-2)
+    dof = float(np.median(count)) - (0 if center is not None else 1)
+    pooled = pooled_sigma(spread, group.amplifiers(), dof, where=~np.concatenate(reference))
+    return pooled[..., group.amplifiers()][..., None, :]
+
+
+def stack_copies(samples: int) -> float:
+    """The memory of a block's work, in blocks, when its ``samples`` per pixel are stacked
+    and clipped: the block (float32 data and uint8 GROUPDQ, 5 bytes a sample), the stack
+    (4) and the results of ``clipped_stats`` (28 bytes a pixel, whatever the samples)."""
+    return (9 * samples + 28) / (5 * samples)
 
 
 def pairs(files: Sequence[InputFile]) -> list[tuple[InputFile, InputFile]]:

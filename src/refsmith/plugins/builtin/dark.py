@@ -2,32 +2,50 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from pydantic import Field
 
 from refsmith.plugins.base import PluginParams, ReffilePlugin
-from refsmith.plugins.builtin._common import dq_def, fill_nonfinite, flag_value, stack_integrations
+from refsmith.plugins.blocks import Block
+from refsmith.plugins.builtin._common import (
+    dq_def,
+    fill_nonfinite,
+    flag_value,
+    pooled_floor,
+    require_ramps,
+    stack_copies,
+)
 from refsmith.plugins.inputs import GroupInputs
-from refsmith.plugins.stats import clipped_mean
+from refsmith.plugins.stats import clipped_stats
 
-__all__ = ["DarkParams", "DarkPlugin"]
+__all__ = ["DarkParams", "DarkPlugin", "integrations"]
+
 
 
 class DarkParams(PluginParams):
     """Parameters of :class:`DarkPlugin`."""
 
-    sigma_clip: float = Field(3.0, ge=0, description="clip level over the integrations "
-                                                     "(sigma; 0: plain mean)")
+    sigma_clip: float = Field(4.0, ge=0, description="clip level over the integrations "
+                              "(sigma: the larger of the amplifier's pooled scatter and the "
+                              "pixel's own; 0: plain mean)")
+
+
+def integrations(block: Block) -> np.ndarray:
+    """``(n, ngroups, rows, nx)``: every integration of every input of a block."""
+    return np.concatenate([ramp.data for ramp in block.ramps])
 
 
 class DarkPlugin(ReffilePlugin):
     """Dark ramp (DN per group) with the exposures' readout pattern and NGROUPS.
 
     SCI ``(ngroups, ny, nx)``: sigma-clipped mean over every integration of every dark of
-    each group; ERR: clipped standard deviation / sqrt(number kept); DQ ``(ny, nx)``:
-    UNRELIABLE_DARK (+ DO_NOT_USE) where a group had fewer than two usable values. Inputs:
-    ``linearity-`` ramps (superbias, reference-pixel and linearity corrected, as the
-    dark_current step expects its science data).
+    each group (dark_current subtracts it group by group from the science ramp); ERR:
+    clipped standard deviation / sqrt(number kept); DQ ``(ny, nx)``: UNRELIABLE_DARK
+    (+ DO_NOT_USE) where a group had fewer than two usable values. Inputs: ``linearity-``
+    ramps (superbias, reference-pixel and linearity corrected, as the dark_current step
+    expects its science data).
     """
 
     name = "dark"
@@ -37,28 +55,39 @@ class DarkPlugin(ReffilePlugin):
     description = "Dark: clipped mean ramp of superbias-corrected darks"
     Params = DarkParams
 
-    def make(self, group: GroupInputs, params: DarkParams, output_path: str) -> None:
+    def make(self, group: GroupInputs, params: DarkParams, output_path: str) -> Any:
         from stdatamodels.jwst import datamodels
 
         darks = group.require("D", 1)
         for keyword in ("NGROUPS", "READPATT", "NFRAMES", "GROUPGAP"):
             group.common(keyword)
-        stack, _ = stack_integrations(darks)
-        mean, std, count = clipped_mean(stack, axis=0, sigma=params.sigma_clip)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            err = std / np.sqrt(count)
-        unreliable = ((count < 2) | ~np.isfinite(mean) | ~np.isfinite(err)).any(axis=0)
-        data, _ = fill_nonfinite(mean)
+        require_ramps(darks, "a dark")
+        ngroups = darks[0].shape[1]
+        ny, nx = group.frame(darks)
+        work = stack_copies(sum(d.shape[0] for d in darks))
+        floor = pooled_floor(group, darks, integrations, copies=work)
+        # np.empty: not resident until written (the reserve counts them); every row is
+        data = np.empty((ngroups, ny, nx), np.float32)
+        err = np.empty((ngroups, ny, nx), np.float32)
+        unreliable = np.zeros((ny, nx), bool)
+        held = data.nbytes + err.nbytes + unreliable.nbytes
+        for block in group.blocks(darks, copies=work, reserve=held):
+            result = clipped_stats(integrations(block), floor, params.sigma_clip)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                error = np.sqrt(result.variance / result.count)
+            data[:, block.where] = result.mean
+            err[:, block.where] = error
+            unreliable[block.where] = ((result.count < 2) | ~np.isfinite(result.mean) |
+                                       ~np.isfinite(error)).any(axis=0)
+        data, _ = fill_nonfinite(data)
         err, _ = fill_nonfinite(err, 0.0)
         flags = flag_value("UNRELIABLE_DARK") | flag_value("DO_NOT_USE")
         model = datamodels.DarkModel(
-            data=data.astype(np.float32), err=err.astype(np.float32),
-            dq=np.where(unreliable, flags, 0).astype(np.uint32),
+            data=data, err=err, dq=np.where(unreliable, flags, 0).astype(np.uint32),
             dq_def=dq_def(["DO_NOT_USE", "UNRELIABLE_DARK"]))
         first = darks[0]
         model.meta.exposure.readpatt = first.readpatt
         model.meta.exposure.ngroups = first.ngroups
         model.meta.exposure.nframes = first.nframes
         model.meta.exposure.groupgap = first.groupgap
-        model.save(output_path)
-        model.close()
+        return model  # the framework writes it once, with its metadata

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from pydantic import Field
 
 from refsmith.plugins.base import PluginParams, ReffilePlugin
-from refsmith.plugins.builtin._common import fill_nonfinite
-from refsmith.plugins.inputs import GroupInputs, InputFile
-from refsmith.plugins.stats import robust_zscore
+from refsmith.plugins.blocks import RampBlock
+from refsmith.plugins.builtin._common import fill_nonfinite, require_ramps
+from refsmith.plugins.inputs import GroupInputs
+from refsmith.plugins.stats import clipped_stats, robust_zscore
+
+COPIES = 3.0  # the blocks, two pairs of group differences
 
 __all__ = ["GainParams", "GainPlugin", "pair_statistics"]
 
@@ -24,21 +29,20 @@ class GainParams(PluginParams):
                                                   "median gain of the other boxes")
 
 
-def pair_statistics(first: InputFile, second: InputFile) -> tuple[np.ndarray, np.ndarray]:
+def pair_statistics(first: RampBlock, second: RampBlock) -> tuple[np.ndarray, np.ndarray]:
     """Per pixel: mean signal per group step (DN) and the variance of the pair's CDS.
 
     The group-to-group differences of the two ramps are averaged (signal) and subtracted
     (variance of the difference = 2 x the variance of one CDS, fixed patterns cancelled).
     """
-    a, b = first.read().masked(), second.read().masked()
-    if a.shape[1:] != b.shape[1:] or a.ndim != 4 or a.shape[1] < 2:
-        raise ValueError(f"{first.role}, {second.role}: need ramps of one shape with at "
-                         f"least 2 groups, got {a.shape}, {b.shape}")
-    nints = min(a.shape[0], b.shape[0])
-    da, db = np.diff(a[:nints], axis=1), np.diff(b[:nints], axis=1)
-    ny, nx = a.shape[-2:]
-    signal = np.nanmean(((da + db) / 2.0).reshape(-1, ny, nx), axis=0)
-    variance = np.nanvar((da - db).reshape(-1, ny, nx), axis=0, ddof=1)
+    nints = min(first.data.shape[0], second.data.shape[0])
+    da, db = np.diff(first.data[:nints], axis=1), np.diff(second.data[:nints], axis=1)
+    rows, nx = da.shape[-2:]
+    total = da + db
+    total *= 0.5
+    signal = clipped_stats(total.reshape(-1, rows, nx), 0.0, sigma=0.0).mean
+    da -= db
+    variance = clipped_stats(da.reshape(-1, rows, nx), 0.0, sigma=0.0).variance
     return signal, variance
 
 
@@ -59,16 +63,22 @@ class GainPlugin(ReffilePlugin):
     description = "Gain from the photon transfer of a flat pair and a dark pair"
     Params = GainParams
 
-    def make(self, group: GroupInputs, params: GainParams, output_path: str) -> None:
+    def make(self, group: GroupInputs, params: GainParams, output_path: str) -> Any:
         from stdatamodels.jwst import datamodels
 
-        dark_pair = group.require("D", 2)[:2]
-        flat_pair = group.require("F", 2)[:2]
-        signal_d, variance_d = pair_statistics(*dark_pair)
-        signal_f, variance_f = pair_statistics(*flat_pair)
-        reference = dark_pair[0].read().reference_pixels
-        gain = np.full(signal_f.shape, np.nan)
-        ny, nx = gain.shape
+        inputs = [*group.require("D", 2)[:2], *group.require("F", 2)[:2]]
+        require_ramps(inputs, "a gain", min_groups=2)
+        ny, nx = group.frame(inputs)
+        signal_d, variance_d, signal_f, variance_f = (
+            np.empty((ny, nx), np.float32) for _ in range(4))  # every row is written
+        reference = np.zeros((ny, nx), bool)
+        held = 5 * signal_d.nbytes
+        for block in group.blocks(inputs, copies=COPIES, reserve=held):
+            dark_pair, flat_pair = block.ramps[:2], block.ramps[2:]
+            signal_d[block.where], variance_d[block.where] = pair_statistics(*dark_pair)
+            signal_f[block.where], variance_f[block.where] = pair_statistics(*flat_pair)
+            reference[block.where] = block.reference_pixels
+        gain = np.full((ny, nx), np.nan)
         for y in range(0, ny, params.box):
             for x in range(0, nx, params.box):
                 box = (slice(y, y + params.box), slice(x, x + params.box))
@@ -88,5 +98,4 @@ class GainPlugin(ReffilePlugin):
                              "are the flats illuminated?")
         gain, _ = fill_nonfinite(gain)
         model = datamodels.GainModel(data=gain.astype(np.float32))
-        model.save(output_path)
-        model.close()
+        return model  # the framework writes it once, with its metadata

@@ -1,65 +1,82 @@
-"""``readnoise`` (DD): read noise from correlated double samples of a dark pair."""
+"""``readnoise`` (DD): CDS read noise from correlated double samples of a dark pair."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 from pydantic import Field
 
 from refsmith.plugins.base import PluginParams, ReffilePlugin
-from refsmith.plugins.builtin._common import fill_nonfinite, pairs
+from refsmith.plugins.blocks import Block
+from refsmith.plugins.builtin._common import fill_nonfinite, pairs, pooled_floor, require_ramps
 from refsmith.plugins.inputs import GroupInputs
-from refsmith.plugins.stats import clipped_mean
+from refsmith.plugins.stats import clipped_stats
 
-__all__ = ["ReadnoiseParams", "ReadnoisePlugin"]
+__all__ = ["ReadnoiseParams", "ReadnoisePlugin", "pair_cds"]
+
+COPIES = 3.0  # the blocks (10 bytes a sample of a pair), the difference, the CDS, results
 
 
 class ReadnoiseParams(PluginParams):
     """Parameters of :class:`ReadnoisePlugin`."""
 
-    sigma_clip: float = Field(3.0, ge=0, description="clip the CDS samples of each pixel at "
-                                                     "this many sigma (0: no clipping)")
+    sigma_clip: float = Field(4.0, ge=0, description="clip CDS samples beyond this many "
+                              "sigma (the larger of the amplifier's pooled scatter and the "
+                              "pixel's own; 0: no clipping)")
+
+
+def pair_cds(block: Block) -> np.ndarray:
+    """``(n, rows, nx)`` CDS samples of the pair differences in a block of dark pairs.
+
+    For each pair (ramps 0-1, 2-3 ...) the two ramps are subtracted (bias, fixed patterns
+    and the mean dark signal cancel) and differenced group to group.
+    """
+    samples = []
+    for first, second in pairs(block.ramps):
+        nints = min(first.data.shape[0], second.data.shape[0])
+        difference = first.data[:nints] - second.data[:nints]
+        cds = np.diff(difference, axis=1)
+        samples.append(cds.reshape(-1, *cds.shape[-2:]))
+    return samples[0] if len(samples) == 1 else np.concatenate(samples)
 
 
 class ReadnoisePlugin(ReffilePlugin):
-    """Per-pixel read noise (DN) of one group, from pairs of dark ramps.
+    """Per-pixel read noise (DN) as the pipeline reads it: the noise of a CDS of frames.
 
-    For each dark pair the two ramps are subtracted (removing bias, fixed patterns and the
-    mean dark signal); the correlated double samples (group ``g+1`` minus ``g``) of that
-    difference have variance ``4 sigma**2``. The clipped (truncation-corrected) standard
-    deviation over every integration and group step of every pair, divided by 2, is the
-    read noise. Inputs: ``dq_init-`` ramps (no step that changes the noise).
+    For each dark pair the two ramps are subtracted and differenced group to group: these
+    samples have mean 0 and variance ``4 s**2`` (``s``: the noise of one group, the mean
+    of NFRAMES frames). Their clipped mean square gives ``s``; the file holds
+    ``sqrt(2 NFRAMES) s``, the noise of the difference of two single frames, which is
+    what stcal's ramp fitting divides by ``sqrt(2 NFRAMES)`` to get the noise of a group
+    and what the jump step takes as CDS noise. Individual files combine as variances.
+    Inputs: ``dq_init-`` ramps (no step that changes the noise).
     """
 
     name = "readnoise"
     reftype = "readnoise"
     imtypes = "DD"
     steps = ("dq_init-",)
-    description = "Read noise from CDS of a dark pair difference"
+    description = "CDS read noise from a dark pair difference"
+    combine_as = "variance"
     Params = ReadnoiseParams
 
-    def make(self, group: GroupInputs, params: ReadnoiseParams, output_path: str) -> None:
+    def make(self, group: GroupInputs, params: ReadnoiseParams, output_path: str) -> Any:
         from stdatamodels.jwst import datamodels
 
-        samples = []
-        for first, second in pairs(group.require("D", 2)):
-            a, b = first.read().masked(), second.read().masked()
-            for member, data in ((first, a), (second, b)):
-                if data.ndim != 4:
-                    raise ValueError(
-                        f"{member.role} is not a ramp (ints x groups x rows x columns) but "
-                        f"{data.ndim}-D {data.shape}: read noise needs inputs calibrated "
-                        "before ramp_fit (steps: dq_init-)")
-            if a.shape[1:] != b.shape[1:]:
-                raise ValueError(f"{first.role} and {second.role} are not ramps of one shape: "
-                                 f"{a.shape}, {b.shape}")
-            if a.shape[1] < 2:
-                raise ValueError("read noise needs at least 2 groups per integration")
-            nints = min(a.shape[0], b.shape[0])
-            cds = np.diff(a[:nints] - b[:nints], axis=1)
-            samples.append(cds.reshape(-1, *cds.shape[-2:]))
-        stack = np.concatenate(samples, axis=0)
-        _, std, _ = clipped_mean(stack, axis=0, sigma=params.sigma_clip)
-        readnoise, _ = fill_nonfinite(std / 2.0)
+        darks = [d for pair in pairs(group.require("D", 2)) for d in pair]
+        require_ramps(darks, "read noise", min_groups=2)
+        for first, second in pairs(darks):
+            if first.shape[1:] != second.shape[1:]:
+                raise ValueError(f"{first.role} and {second.role} are not ramps of one "
+                                 f"shape: {first.shape}, {second.shape}")
+        nframes = int(group.common("NFRAMES") or 1)
+        ny, nx = group.frame(darks)
+        floor = pooled_floor(group, darks, pair_cds, center=0.0, copies=COPIES)[0]
+        readnoise = np.empty((ny, nx), np.float32)  # not resident until written
+        for block in group.blocks(darks, copies=COPIES, reserve=readnoise.nbytes):
+            result = clipped_stats(pair_cds(block), floor, params.sigma_clip, center=0.0)
+            readnoise[block.where] = np.sqrt(result.variance * nframes / 2.0)
+        readnoise, _ = fill_nonfinite(readnoise)
         model = datamodels.ReadnoiseModel(data=readnoise.astype(np.float32))
-        model.save(output_path)
-        model.close()
+        return model  # the framework writes it once, with its metadata

@@ -2,34 +2,53 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from pydantic import Field
 
 from refsmith.plugins.base import PluginParams, ReffilePlugin
-from refsmith.plugins.builtin._common import dq_def, fill_nonfinite, flag_value
+from refsmith.plugins.blocks import Block
+from refsmith.plugins.builtin._common import (
+    dq_def,
+    fill_nonfinite,
+    flag_value,
+    pooled_floor,
+    require_ramps,
+    stack_copies,
+)
 from refsmith.plugins.inputs import GroupInputs
-from refsmith.plugins.stats import clipped_mean, robust_zscore
+from refsmith.plugins.stats import clipped_stats, robust_zscore
 
-__all__ = ["SuperbiasParams", "SuperbiasPlugin"]
+__all__ = ["SuperbiasParams", "SuperbiasPlugin", "first_groups"]
+
+
 
 
 class SuperbiasParams(PluginParams):
     """Parameters of :class:`SuperbiasPlugin`."""
 
-    sigma_clip: float = Field(3.0, ge=0, description="clip level over the first groups "
-                                                     "(sigma; 0: plain mean)")
+    sigma_clip: float = Field(4.0, ge=0, description="clip level over the first groups "
+                              "(sigma: the larger of the amplifier's pooled scatter and the "
+                              "pixel's own; 0: plain mean)")
     unreliable_sigma: float = Field(
         10.0, gt=0, description="flag UNRELIABLE_BIAS where the scatter of a pixel's first "
                                 "groups is this many robust sigma above the typical scatter")
 
 
+def first_groups(block: Block) -> np.ndarray:
+    """``(n, rows, nx)``: the first group of every integration of every input of a block."""
+    return np.concatenate([ramp.data[:, 0] for ramp in block.ramps])
+
+
 class SuperbiasPlugin(ReffilePlugin):
     """Bias level (DN) per pixel with its uncertainty.
 
-    SCI: sigma-clipped mean over every integration of every dark of the first group; ERR:
-    clipped standard deviation / sqrt(number kept); DQ: UNRELIABLE_BIAS (+ DO_NOT_USE) where
-    fewer than two values were usable or the scatter is abnormal. Inputs: ``dq_init-`` ramps
-    (before superbias, so the bias is still in the data).
+    SCI: sigma-clipped mean over every integration of every dark of the first group (the
+    superbias step subtracts it from every group); ERR: clipped standard deviation /
+    sqrt(number kept); DQ: UNRELIABLE_BIAS (+ DO_NOT_USE) where fewer than two values were
+    usable or the scatter is abnormal. Inputs: ``dq_init-`` ramps (before superbias, so the
+    bias is still in the data).
     """
 
     name = "superbias"
@@ -39,19 +58,24 @@ class SuperbiasPlugin(ReffilePlugin):
     description = "Superbias: clipped mean of the first group of darks"
     Params = SuperbiasParams
 
-    def make(self, group: GroupInputs, params: SuperbiasParams, output_path: str) -> None:
+    def make(self, group: GroupInputs, params: SuperbiasParams, output_path: str) -> Any:
         from stdatamodels.jwst import datamodels
 
-        first_groups = []
-        for item in group.require("D", 1):
-            data = item.read().masked()
-            if data.ndim != 4:
-                raise ValueError(f"{item.role} {item.path} is not a ramp")
-            first_groups.append(data[:, 0])
-        if len({f.shape[1:] for f in first_groups}) != 1:
-            raise ValueError("the darks of the group differ in size")
-        stack = np.concatenate(first_groups, axis=0)
-        mean, std, count = clipped_mean(stack, axis=0, sigma=params.sigma_clip)
+        darks = group.require("D", 1)
+        require_ramps(darks, "a superbias")
+        ny, nx = group.frame(darks)
+        first = slice(0, 1)
+        work = stack_copies(sum(d.shape[0] for d in darks))
+        floor = pooled_floor(group, darks, first_groups, groups=first, copies=work)
+        mean = np.empty((ny, nx), np.float32)  # not resident until written; every row is
+        std = np.empty((ny, nx), np.float32)
+        count = np.zeros((ny, nx), np.int32)
+        held = mean.nbytes + std.nbytes + count.nbytes
+        for block in group.blocks(darks, groups=first, copies=work, reserve=held):
+            result = clipped_stats(first_groups(block), floor, params.sigma_clip)
+            mean[block.where] = result.mean
+            std[block.where] = np.sqrt(result.variance)
+            count[block.where] = result.count
         with np.errstate(invalid="ignore", divide="ignore"):
             err = std / np.sqrt(count)
         unreliable = (count < 2) | ~np.isfinite(mean) | ~np.isfinite(err)
@@ -63,5 +87,4 @@ class SuperbiasPlugin(ReffilePlugin):
         model = datamodels.SuperBiasModel(
             data=data.astype(np.float32), err=err.astype(np.float32), dq=dq,
             dq_def=dq_def(["DO_NOT_USE", "UNRELIABLE_BIAS"]))
-        model.save(output_path)
-        model.close()
+        return model  # the framework writes it once, with its metadata
