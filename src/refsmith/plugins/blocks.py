@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
@@ -22,8 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from refsmith.memory import resident_memory
+from refsmith.memory import format_memory, resident_memory
 from refsmith.plugins.fitsrows import ImageRows
+
+log = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_MEMORY", "MASKED_GROUP_FLAGS", "Block", "MemoryBudgetError", "RampBlock",
            "amplifier_map", "block_rows", "job_memory", "memory_budget", "ramp_row_bytes",
@@ -204,11 +207,13 @@ def block_rows(row_bytes: float, ny: int, *, reserve: int = 0, budget: int | Non
     budget = job_memory() if budget is None else budget
     held = resident_memory() + reserve
     rows = int((budget - held) // row_bytes) if row_bytes else ny
+    log.info("%s: %d of %d rows at a time (budget %s, %s held, %s a row)", what,
+             min(max(rows, 0), ny), ny, _gib(budget), _gib(held), format_memory(int(row_bytes)))
     if rows < min(MIN_ROWS, ny):
         needed = held + row_bytes * min(MIN_ROWS, ny)
         raise MemoryBudgetError(
             f"{what} needs at least {_gib(needed)} of memory ({_gib(held)} held before the "
-            f"first block, {_gib(row_bytes)} per row of the frame), its budget is "
+            f"first block, {format_memory(int(row_bytes))} per row of the frame), its budget is "
             f"{_gib(budget)}: raise recipes.<name>.memory or execution.reffile_memory")
     return min(rows, ny)
 

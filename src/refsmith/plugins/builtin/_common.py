@@ -70,16 +70,20 @@ def fill_nonfinite(array: np.ndarray, value: float | None = None) -> tuple[np.nd
     return array, bad
 
 
-def require_ramps(files: Sequence[InputFile], needs: str, min_groups: int = 1) -> None:
-    """ValueError unless every file is a ramp of at least ``min_groups`` groups."""
+def require_ramps(files: Sequence[InputFile], needs: str, steps: str,
+                  min_groups: int = 1) -> None:
+    """ValueError unless every file is a ramp of at least ``min_groups`` groups.
+
+    ``needs`` names what is being made ("read noise"), ``steps`` the state to ask for.
+    """
     for item in files:
         shape = item.shape
         if len(shape) != 4:
-            raise ValueError(f"{item.role} {item.path} is not a ramp (ints x groups x rows x "
-                             f"columns) but {len(shape)}-D {shape}: {needs} needs inputs "
-                             "calibrated before ramp_fit")
+            raise ValueError(f"{item.role} is not a ramp (ints x groups x rows x columns) but "
+                             f"{len(shape)}-D {shape} ({item.path}): {needs} needs inputs "
+                             f"calibrated before ramp_fit (steps: {steps})")
         if shape[1] < min_groups:
-            raise ValueError(f"{item.role} {item.path} has {shape[1]} group(s); {needs} "
+            raise ValueError(f"{item.role} has {shape[1]} group(s) ({item.path}); {needs} "
                              f"needs at least {min_groups}")
 
 

@@ -127,7 +127,7 @@ class BadPixelMaskPlugin(ReffilePlugin):
         from stdatamodels.jwst import datamodels
 
         darks, flats = group.require("D", 1), group.require("F", 1)
-        require_ramps([*darks, *flats], "a bad pixel mask", min_groups=2)
+        require_ramps([*darks, *flats], "a bad pixel mask", self.steps[0], min_groups=2)
         ny, nx = group.frame([*darks, *flats])
         dark, own_error, noise, flat = (np.empty((ny, nx), np.float32)  # all rows written
                                         for _ in range(4))

@@ -61,7 +61,7 @@ class DarkPlugin(ReffilePlugin):
         darks = group.require("D", 1)
         for keyword in ("NGROUPS", "READPATT", "NFRAMES", "GROUPGAP"):
             group.common(keyword)
-        require_ramps(darks, "a dark")
+        require_ramps(darks, "a dark", self.steps[0])
         ngroups = darks[0].shape[1]
         ny, nx = group.frame(darks)
         work = stack_copies(sum(d.shape[0] for d in darks))

@@ -67,7 +67,7 @@ class GainPlugin(ReffilePlugin):
         from stdatamodels.jwst import datamodels
 
         inputs = [*group.require("D", 2)[:2], *group.require("F", 2)[:2]]
-        require_ramps(inputs, "a gain", min_groups=2)
+        require_ramps(inputs, "a gain", self.steps[0], min_groups=2)
         ny, nx = group.frame(inputs)
         signal_d, variance_d, signal_f, variance_f = (
             np.empty((ny, nx), np.float32) for _ in range(4))  # every row is written

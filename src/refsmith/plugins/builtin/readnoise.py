@@ -65,7 +65,7 @@ class ReadnoisePlugin(ReffilePlugin):
         from stdatamodels.jwst import datamodels
 
         darks = [d for pair in pairs(group.require("D", 2)) for d in pair]
-        require_ramps(darks, "read noise", min_groups=2)
+        require_ramps(darks, "read noise", self.steps[0], min_groups=2)
         for first, second in pairs(darks):
             if first.shape[1:] != second.shape[1:]:
                 raise ValueError(f"{first.role} and {second.role} are not ramps of one "

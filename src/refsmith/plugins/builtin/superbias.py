@@ -62,7 +62,7 @@ class SuperbiasPlugin(ReffilePlugin):
         from stdatamodels.jwst import datamodels
 
         darks = group.require("D", 1)
-        require_ramps(darks, "a superbias")
+        require_ramps(darks, "a superbias", self.steps[0])
         ny, nx = group.frame(darks)
         first = slice(0, 1)
         work = stack_copies(sum(d.shape[0] for d in darks))

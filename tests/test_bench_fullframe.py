@@ -1,0 +1,57 @@
+"""A small benchmarks/bench_fullframe.py: the whole chain in a budget that forces blocks.
+
+512 x 512, 20-group NIRCam exposures (4 darks, 2 flats) through the real pipeline and the
+five built-ins with a 450 MB budget per reference-file job: every job is done, every final
+file made, the plug-ins read several blocks, and no plug-in job's peak resident memory
+passes its budget by more than the benchmark's 300 MB tolerance.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+
+from refsmith.config import load_config
+from refsmith.run import RunOptions, parse_memory, run
+from refsmith.store import JobStore
+
+BENCH = Path(__file__).parents[1] / "benchmarks" / "bench_fullframe.py"
+BUDGET = "450MB"
+
+pytestmark = pytest.mark.slow
+
+
+def bench_module():
+    spec = importlib.util.spec_from_file_location("bench_fullframe", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_small_fullframe_chain_in_a_budget_that_forces_blocks(tmp_path, capsys):
+    bench = bench_module()
+    config = bench.make_dataset(tmp_path, darks=4, flats=2, groups=20, size=512, workers=2,
+                                budget=BUDGET)
+    summary = run(load_config(config), options=RunOptions(progress="none", report=False))
+    assert summary.exit_code == 0, summary.failures
+    finals = sorted(p.parent.name for p in (summary.run_dir / "final").rglob("*.fits"))
+    assert finals == ["bad_pixel_mask", "dark", "gain", "readnoise", "superbias"]
+
+    budget = parse_memory(BUDGET)
+    with JobStore(summary.run_dir / "store.sqlite", readonly=True) as store:
+        jobs = {r.id: r for r in store.jobs(in_plan_only=True)}
+        peaks = {a["job"]: a["peak_rss"] for a in store.attempts()}
+    plugin_jobs = [j for j, r in jobs.items() if r.kind != "calibration"]
+    assert len(plugin_jobs) >= 10
+    for job in plugin_jobs:
+        assert peaks[job] and peaks[job] <= budget + bench.TOLERANCE, (job, peaks[job])
+    # the budget made the plug-ins read several blocks (the job logs say how many rows)
+    rows = [int(m) for r in jobs.values() if r.kind == "reffile"
+            for m in re.findall(r": (\d+) of 512 rows at a time", Path(r.log_path).read_text())]
+    assert rows and min(rows) < 512, rows
+    # and the benchmark's report reads the same store
+    assert bench.report(summary.run_dir, budget) in (0, 1)
+    assert "(a) plug-in peak RSS" in capsys.readouterr().out
