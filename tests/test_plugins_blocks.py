@@ -276,3 +276,39 @@ def test_final_file_lists_the_raw_exposures_it_was_made_from(tmp_path, ramps):
     used = [line for line in history if line.startswith("DATA USED:")]
     assert used == ["DATA USED: 4 raw exposures", *(f"DATA USED: {p.name}" for p in
                                                     (darks[0], darks[2], darks[1], darks[3]))]
+
+
+def test_box_gain_equals_the_box_by_box_loop():
+    """All boxes at once give what one box at a time gave (the first version's loop)."""
+    from refsmith.plugins.builtin.gain import GainParams, box_gain
+    from refsmith.plugins.stats import robust_zscore
+
+    rng = np.random.default_rng(4)
+    ny, nx = 70, 45  # partial boxes at the edges
+    signal_d = rng.normal(1.0, 0.1, (ny, nx))
+    signal_f = rng.normal(101.0, 2.0, (ny, nx))
+    variance_d = rng.normal(50.0, 3.0, (ny, nx))
+    variance_f = variance_d + 2 * (signal_f - signal_d) / 2.5 + rng.normal(0, 3, (ny, nx))
+    signal_f[rng.random((ny, nx)) < 0.02] *= 0.1  # dead and hot pixels
+    variance_d[rng.random((ny, nx)) < 0.02] *= 20
+    signal_d[3, 3] = np.nan
+    reference = np.zeros((ny, nx), bool)
+    reference[:4] = reference[:, :4] = True
+    params = GainParams(box=16, min_pixels=16)
+    expected = np.full((ny, nx), np.nan)
+    for y in range(0, ny, 16):
+        for x in range(0, nx, 16):
+            box = (slice(y, y + 16), slice(x, x + 16))
+            usable = ~reference[box] & np.isfinite(signal_f[box] + variance_f[box] +
+                                                   signal_d[box] + variance_d[box])
+            for values in (signal_f[box], variance_f[box], variance_d[box]):
+                usable &= np.abs(robust_zscore(values, usable)) <= params.reject_sigma
+            if usable.sum() < params.min_pixels:
+                continue
+            signal = signal_f[box][usable].mean() - signal_d[box][usable].mean()
+            variance = variance_f[box][usable].mean() - variance_d[box][usable].mean()
+            if signal > 0 and variance > 0:
+                expected[box] = 2 * signal / variance
+    found = box_gain(signal_f, variance_f, signal_d, variance_d, reference, params)
+    np.testing.assert_allclose(found, expected, rtol=1e-10)
+    assert np.isfinite(found).mean() > 0.8 and np.nanmedian(found) == pytest.approx(2.5, 0.05)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -11,11 +12,12 @@ from refsmith.plugins.base import PluginParams, ReffilePlugin
 from refsmith.plugins.blocks import RampBlock
 from refsmith.plugins.builtin._common import fill_nonfinite, require_ramps
 from refsmith.plugins.inputs import GroupInputs
-from refsmith.plugins.stats import clipped_stats, robust_zscore
+from refsmith.plugins.stats import clipped_stats
 
 COPIES = 3.0  # the blocks, two pairs of group differences
+_MAD = 1.482602218505602  # sigma of a normal distribution per median absolute deviation
 
-__all__ = ["GainParams", "GainPlugin", "pair_statistics"]
+__all__ = ["GainParams", "GainPlugin", "box_gain", "pair_statistics"]
 
 
 class GainParams(PluginParams):
@@ -44,6 +46,49 @@ def pair_statistics(first: RampBlock, second: RampBlock) -> tuple[np.ndarray, np
     da -= db
     variance = clipped_stats(da.reshape(-1, rows, nx), 0.0, sigma=0.0).variance
     return signal, variance
+
+
+def box_gain(signal_f: np.ndarray, variance_f: np.ndarray, signal_d: np.ndarray,
+             variance_d: np.ndarray, reference: np.ndarray, params: GainParams) -> np.ndarray:
+    """``2 (S_F - S_D) / (V_F - V_D)`` per box of the maps, outlier pixels left out.
+
+    All boxes at once: the maps are cut into ``(boxes, pixels of a box)``; in each box,
+    pixels whose flat signal, flat variance or dark variance is more than ``reject_sigma``
+    robust sigma (1.4826 MAD) from the box's median are left out, one map after the other.
+    Boxes with fewer than ``min_pixels`` usable pixels, or no excess signal and variance,
+    are NaN. Returns the ``(ny, nx)`` gain map.
+    """
+    ny, nx = signal_f.shape
+    box = params.box
+    rows, columns = -(-ny // box), -(-nx // box)
+
+    def boxes(array: np.ndarray) -> np.ndarray:
+        padded = np.full((rows * box, columns * box), np.nan)
+        padded[:ny, :nx] = array
+        return padded.reshape(rows, box, columns, box).swapaxes(1, 2).reshape(
+            rows, columns, box * box)
+
+    sf, vf, sd, vd = (boxes(a) for a in (signal_f, variance_f, signal_d, variance_d))
+    usable = (boxes(reference.astype(float)) == 0) & np.isfinite(sf + vf + sd + vd)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # boxes with no usable pixel
+        for values in (sf, vf, vd):
+            chosen = np.where(usable, values, np.nan)
+            center = np.nanmedian(chosen, axis=-1, keepdims=True)
+            scale = _MAD * np.nanmedian(np.abs(chosen - center), axis=-1, keepdims=True)
+            z = np.where(scale > 0, (values - center) / scale, 0.0)
+            usable &= np.abs(z) <= params.reject_sigma
+        count = usable.sum(axis=-1)
+
+        def mean(values: np.ndarray) -> np.ndarray:
+            return np.where(usable, values, 0.0).sum(axis=-1) / count
+
+        excess_signal = mean(sf) - mean(sd)
+        excess_variance = mean(vf) - mean(vd)
+        good = (count >= params.min_pixels) & (excess_signal > 0) & (excess_variance > 0)
+        gain = np.where(good, 2.0 * excess_signal / excess_variance, np.nan)
+    full = np.repeat(np.repeat(gain, box, axis=0), box, axis=1)
+    return full[:ny, :nx]
 
 
 class GainPlugin(ReffilePlugin):
@@ -78,21 +123,7 @@ class GainPlugin(ReffilePlugin):
             signal_d[block.where], variance_d[block.where] = pair_statistics(*dark_pair)
             signal_f[block.where], variance_f[block.where] = pair_statistics(*flat_pair)
             reference[block.where] = block.reference_pixels
-        gain = np.full((ny, nx), np.nan)
-        for y in range(0, ny, params.box):
-            for x in range(0, nx, params.box):
-                box = (slice(y, y + params.box), slice(x, x + params.box))
-                usable = ~reference[box] & np.isfinite(signal_f[box] + variance_f[box] +
-                                                       signal_d[box] + variance_d[box])
-                for values in (signal_f[box], variance_f[box], variance_d[box]):
-                    usable &= np.abs(robust_zscore(values, usable)) <= params.reject_sigma
-                if usable.sum() < params.min_pixels:
-                    continue
-                excess_signal = signal_f[box][usable].mean() - signal_d[box][usable].mean()
-                excess_variance = (variance_f[box][usable].mean() -
-                                   variance_d[box][usable].mean())
-                if excess_variance > 0 and excess_signal > 0:
-                    gain[box] = 2.0 * excess_signal / excess_variance
+        gain = box_gain(signal_f, variance_f, signal_d, variance_d, reference, params)
         if not np.isfinite(gain).any():
             raise ValueError("no box has enough usable pixels with signal above the dark; "
                              "are the flats illuminated?")
