@@ -357,6 +357,52 @@ def test_unknown_key_without_close_match_lists_allowed_keys():
     assert line == "config.yaml:1: output.zzz: unknown key; allowed here: root, run"
 
 
+def alias_bomb(levels: int, width: int = 10) -> str:
+    """``levels`` anchors, each a list of ``width`` aliases of the one before."""
+    lines = [f"l0: &l0 [{', '.join(['lol'] * width)}]"]
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * width)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_is_refused_at_the_alias_that_passes_the_limit():
+    # 10^6 values through aliases (10^9 used to hang in the duplicate-key check); the
+    # eighth *l3 of line 7 passes the limit
+    (line,) = errors_of(MINIMAL + alias_bomb(6))
+    assert line == ("config.yaml:7: YAML error: alias *l3: aliases expand to more than "
+                    "100,000 values (an alias bomb?); write the values out or use fewer "
+                    "aliases")
+    (line,) = errors_of(MINIMAL + alias_bomb(9))  # a billion: refused as fast
+    assert line.startswith("config.yaml:7: YAML error: alias *l3: aliases expand")
+
+
+@pytest.mark.parametrize("text, line", [
+    ("a: &a [1, *a]\n", 1),
+    ("a: &a\n  b: {c: *a}\n", 2),
+])
+def test_a_recursive_alias_is_refused(text, line):
+    (error,) = errors_of(MINIMAL + text)
+    assert error == (f"config.yaml:{line + 2}: YAML error: alias *a is used inside its own "
+                     "anchor &a (a recursive structure)")
+
+
+def test_values_nested_too_deeply_are_refused():
+    (error,) = errors_of(MINIMAL + "a: " + "[" * 5000 + "]" * 5000 + "\n")
+    assert error == "config.yaml:3: YAML error: values nested too deeply"
+
+
+def test_aliases_and_merge_keys_within_the_limit_still_work():
+    config = parse("""\
+        recipes:
+          superbias: &base {imtypes: D+, steps: dq_init-, params: &params {sigma_clip: 3.0}}
+          dark: {<<: *base, steps: linearity-}
+          readnoise: {imtypes: DD, params: *params}
+        """)
+    assert config.recipes["superbias"].steps == ["dq_init-"]
+    assert config.recipes["dark"].imtypes == "D+"
+    assert config.recipes["dark"].steps == ["linearity-"]
+    assert config.recipes["readnoise"].params == {"sigma_clip": 3.0}
+
+
 def test_yaml_tags_are_not_executed():
     with pytest.raises(ConfigError, match=r"config\.yaml:1: YAML error: could not determine"):
         parse("recipes: !!python/object/apply:os.system ['true']\n")

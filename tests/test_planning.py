@@ -177,6 +177,24 @@ def test_forbidden_step_done_excludes_the_exposure_before_grouping(tmp_path) -> 
     assert plan.stats["dark"]["excluded_by_start_state"] == 1
 
 
+@pytest.mark.parametrize("product_steps", [
+    {},                                   # no S_* keyword at all
+    {"group_scale": "SKIPPED"},           # SKIPPED where it applies (NFRAMES 3): not done
+])
+def test_a_product_with_no_required_step_done_is_not_a_start(tmp_path, product_steps) -> None:
+    raw(tmp_path, "jw_a", extra={"NFRAMES": 3})
+    search = tmp_path / "a_search"  # sorts before raw/: it would win a tie with the raw file
+    product(search, "jw_a", "dq_init", product_steps, extra={"NFRAMES": 3})
+    plan = make_plan(tmp_path, [recipe("r", "superbias-")], search_dirs=(search,))
+    (choice,) = plan.start_choices.values()
+    assert Path(choice.start_file).name == "jw_a_uncal.fits"
+    assert choice.start_steps == ()
+    assert choice.steps_to_run == DARK[:5]
+    assert [(Path(r.path).name, r.reason) for r in choice.rejected] == [
+        ("jw_a_dq_init.fits", "no required step done (the raw file is equivalent)")]
+    assert Path(only_job(plan).start_file).name == "jw_a_uncal.fits"
+
+
 def test_product_of_another_detector_is_rejected(tmp_path) -> None:
     raw(tmp_path, "jw_a")
     product(tmp_path / "search", "jw_a", "dq_init", complete(*DQ), detector="NRCB1")

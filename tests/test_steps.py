@@ -151,11 +151,22 @@ def test_reftypes_match_the_installed_steps() -> None:
     ("refpix", {"INSTRUME": "MIRI", "SUBARRAY": "SUB64"}, True),
     ("refpix", {"INSTRUME": "MIRI", "SUBARRAY": "FULL"}, False),
     ("refpix", {"INSTRUME": "NIRCAM", "SUBARRAY": "SUB64P"}, False),
+    ("refpix", {"INSTRUME": "miri", "SUBARRAY": "brightsky"}, True),
+    # a blank or absent SUBARRAY is not known to be a subarray: SKIPPED is not done
+    ("refpix", {"INSTRUME": "MIRI", "SUBARRAY": ""}, False),
+    ("refpix", {"INSTRUME": "MIRI"}, False),
     ("gain_scale", {"INSTRUME": "NIRCAM"}, True),
     ("gain_scale", {"INSTRUME": "NIRCAM", "GAINFACT": 1.5}, False),
     ("gain_scale", {"INSTRUME": "NIRSPEC"}, False),
     ("emicorr", {"READPATT": "FASTR100"}, True),
     ("emicorr", {"READPATT": "FAST"}, False),
+    # emicorr corrects exactly these four read patterns (any case); unknown: not skipped
+    ("emicorr", {"READPATT": "FASTR1"}, False),
+    ("emicorr", {"READPATT": "SLOW"}, False),
+    ("emicorr", {"READPATT": "SLOWR1"}, False),
+    ("emicorr", {"READPATT": "slowr1"}, False),
+    ("emicorr", {"READPATT": "SLOWR100"}, True),
+    ("emicorr", {}, False),
     ("picture_frame", {"EXP_TYPE": "NRC_DARK"}, False),
     ("dark_current", {}, False),
 ])

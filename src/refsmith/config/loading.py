@@ -108,20 +108,78 @@ def default_config(base_dir: Path | str) -> Config:
     return config
 
 
+# Values a config may reach through aliases (each use of an alias counts every value
+# below its anchor): far above any real config, far below a "billion laughs" alias bomb.
+MAX_ALIASED_VALUES = 100_000
+
+
+class _AliasError(yaml.composer.ComposerError):
+    """An alias refused by :class:`_BoundedLoader` (recursive, or expanding too far)."""
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing recursive aliases and aliases that expand too far.
+
+    Composing shares an anchored node between its aliases, but everything walking the
+    result (the duplicate-key check, construction, validation) visits it once per use: a
+    few lines of nested aliases stand for billions of values.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._sizes: dict[int, int] = {}  # id(node) -> values it stands for (composed)
+        self._values = 0  # values composed so far, aliases expanded
+        self._aliased = 0  # of which reached through aliases
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        """Compose one node, counting the values an alias stands for at every use."""
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            node = super().compose_node(parent, index)
+            self._count_alias(node, event)
+            return node
+        before = self._values
+        node = super().compose_node(parent, index)
+        self._values += 1
+        self._sizes[id(node)] = self._values - before
+        return node
+
+    def _count_alias(self, node: yaml.Node, event: yaml.AliasEvent) -> None:
+        size = self._sizes.get(id(node))
+        if size is None:  # its anchor's node is not finished: it contains the alias
+            raise _AliasError(None, None, f"alias *{event.anchor} is used inside its own "
+                              f"anchor &{event.anchor} (a recursive structure)",
+                              event.start_mark)
+        self._values += size
+        self._aliased += size
+        if self._aliased > MAX_ALIASED_VALUES:
+            raise _AliasError(None, None, f"alias *{event.anchor}: aliases expand to more than "
+                              f"{MAX_ALIASED_VALUES:,} values (an alias bomb?); write the "
+                              "values out or use fewer aliases",
+                              event.start_mark)
+
+
 def _read_yaml(text: str, source: str) -> tuple[yaml.Node | None, Any]:
+    loader = _BoundedLoader(text)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = loader.get_single_node()
+        # Composed again: construction rewrites merge keys (<<) in the nodes it reads.
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f"{mark.line + 1}" if mark else "1"
         detail = " ".join(str(part) for part in (exc.context, exc.problem) if part)
-        kind = "YAML error" if isinstance(exc, yaml.constructor.ConstructorError) \
+        kind = "YAML error" if isinstance(exc, yaml.constructor.ConstructorError | _AliasError) \
             else "YAML syntax error"
         raise ConfigError(f"{source}:{line}: {kind}: {detail}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: YAML error: {exc}") from None
-    duplicates = list(_duplicate_keys(root))
+    except RecursionError:
+        raise ConfigError(f"{source}:{loader.get_mark().line + 1}: YAML error: values nested "
+                          "too deeply") from None
+    finally:
+        loader.dispose()
+    duplicates = list(_duplicate_keys(root, "", set()))
     if duplicates:
         raise ConfigError("\n".join(
             f"{source}:{line}: {key}: duplicate key (first on line {first})"
@@ -129,7 +187,15 @@ def _read_yaml(text: str, source: str) -> tuple[yaml.Node | None, Any]:
     return root, data
 
 
-def _duplicate_keys(node: yaml.Node | None, path: str = "") -> Iterable[tuple[str, int, int]]:
+def _duplicate_keys(node: yaml.Node | None, path: str,
+                    visited: set[int]) -> Iterable[tuple[str, int, int]]:
+    """(key path, line, line of the first) of every repeated key below ``node``.
+
+    A node reached again through an alias is checked once, at its first path.
+    """
+    if id(node) in visited:
+        return
+    visited.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
         for key, value in node.value:
@@ -138,10 +204,10 @@ def _duplicate_keys(node: yaml.Node | None, path: str = "") -> Iterable[tuple[st
             if name in seen:
                 yield here, key.start_mark.line + 1, seen[name]
             seen.setdefault(name, key.start_mark.line + 1)
-            yield from _duplicate_keys(value, here)
+            yield from _duplicate_keys(value, here, visited)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            yield from _duplicate_keys(item, f"{path}[{index}]")
+            yield from _duplicate_keys(item, f"{path}[{index}]", visited)
 
 
 def _validate(data: Mapping[str, Any], source: str, root: yaml.Node | None,
