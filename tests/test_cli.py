@@ -43,9 +43,26 @@ def test_init_writes_a_valid_config_and_refuses_to_overwrite(tmp_path, capsys):
     path = tmp_path / "refsmith.yaml"
     assert main(["init", str(path)]) == 0
     config = load_config(path)
-    assert config.recipes
+    assert config.instrument == "NIRCAM"
+    assert config.inputs.paths == ["raw/"]
+    assert config.base_dir == tmp_path
+    recipes = {name: (r.reftype, r.imtypes, r.steps, r.save_steps, r.plugin)
+               for name, r in config.recipes.items()}
+    assert recipes == {
+        "readnoise": ("readnoise", "DD", ["dq_init-"], [], None),
+        "superbias": ("superbias", "D+", ["dq_init-"], [], None),
+        "dark": ("dark", "D+", ["linearity-"], ["dq_init"], None),
+        "gain": ("gain", "DDFF", ["linearity-"], [], None),
+        "bad_pixel_mask": ("mask", "DF+", ["linearity-"], [], "bad_pixel_mask"),
+    }
+    assert config.recipes["readnoise"].params == {"sigma_clip": 3.0}
+    assert config.recipes["superbias"].min_size == 2
+    assert config.recipes["dark"].memory == "4GiB"
+    assert config.max_days == {"DD": 2.0, "FF": 2.0, "DDFF": 10.0}
+    before = path.read_bytes()
     assert main(["init", str(path)]) == 2
     assert "exist" in capsys.readouterr().err
+    assert path.read_bytes() == before
 
 
 def test_scan_json_lists_every_file_with_reasons(project, capsys):
@@ -101,6 +118,36 @@ def test_bad_config_is_a_clear_error_not_a_traceback(project, capsys):
     assert main(["plan", str(bad)]) == 2
     message = capsys.readouterr().err
     assert "imtypes" in message and "Traceback" not in message
+
+
+def test_an_alias_bomb_in_the_config_is_a_quick_clear_error(project, capsys):
+    bomb = project / "bomb.yaml"
+    laughs = [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
+    bomb.write_text(CONFIG + "l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+                    + "\n".join(laughs) + "\n")
+    assert main(["plan", str(bomb)]) == 2  # 9^9 values: used to hang
+    message = capsys.readouterr().err
+    assert f"{bomb}:13: YAML error: alias *l4: aliases expand to more than 100,000" in message
+    assert "Traceback" not in message
+
+
+def test_config_list_files_are_read_relative_to_the_config(project, capsys, monkeypatch):
+    (project / "lists").mkdir()
+    darks = sorted((project / "raw").glob("jw00001*_uncal.fits"))
+    (project / "lists" / "darks.txt").write_text(
+        "".join(f"../raw/{path.name}\n" for path in darks))
+    config = project / "listed.yaml"
+    config.write_text(CONFIG.replace("paths: [raw]", "paths: ['@lists/darks.txt']"))
+    (project / "elsewhere").mkdir()
+    monkeypatch.chdir(project / "elsewhere")
+    assert main(["scan", "-c", str(config), "--format", "json", "--no-cache"]) == 0
+    records = json.loads(capsys.readouterr().out)["exposures"]
+    assert sorted(r["path"] for r in records) == [str(path) for path in darks]
+    assert main(["plan", str(config)]) == 0
+    plan = json.loads((project / "out" / "listed" / "plan.json").read_text())
+    assert sorted(e["path"] for e in plan["exposures"]) == [str(path) for path in darks]
+    superbias = [g for g in plan["groups"] if g["recipe"] == "superbias"]
+    assert [len(g["members"]) for g in superbias] == [4]
 
 
 def test_steps_prints_order_and_rejects_unknown_instrument(capsys):

@@ -267,3 +267,39 @@ def test_an_external_scheduler_uses_memory_only_if_its_workers_declare_it():
         else:
             assert executor.worker_memory is None and asked == [{}]
             assert len(notices) == 1 and "declare no MEMORY" in notices[0]
+
+
+# ---------------------------------------------------------------- timeouts
+
+
+@pytest.mark.slow
+def test_a_dask_job_past_its_timeout_is_failed_and_its_worker_restarted():
+    """A probe that sleeps 120 s with a 2 s timeout on refsmith's LocalCluster (workers
+    with nannies): failed as timed out, not before its start; its worker process is
+    restarted (another pid), and the next job runs."""
+    pytest.importorskip("distributed")
+    from refsmith.execute.dask import DaskExecutor
+
+    notices: list[str] = []
+    executor = DaskExecutor(workers=1, max_memory=2 * 1024**3, notice=notices.append)
+    executor.start()
+    try:
+        before = set(executor.client.run(os.getpid).values())
+        started = time.monotonic()
+        executor.submit(probe("probe-stuck", 1000, seconds=120.0) | {"timeout": 2.0})
+        done = completions(executor, 1, timeout=90)
+        elapsed = time.monotonic() - started
+        after = set(executor.client.run(os.getpid).values())
+        executor.submit(probe("probe-next", 1000, seconds=0.1) | {"timeout": 30.0})
+        following = completions(executor, 1, timeout=60)
+    finally:
+        executor.shutdown()
+    stuck = done["probe-stuck"]
+    assert not stuck.ok and stuck.result["timed_out"] and stuck.result["permanent"]
+    assert stuck.result["error"].startswith("timed out after 2 s: the Dask task was "
+                                            "cancelled and its worker tcp://"), stuck.result
+    assert "restarted" in stuck.result["error"] and not notices
+    assert 2.0 <= stuck.result["seconds"] < 30 and elapsed < 60
+    assert before and after and not before & after  # the worker process was replaced
+    assert following["probe-next"].ok, following
+    assert executor.timed_out == 1

@@ -347,3 +347,77 @@ def test_local_executor_admits_jobs_by_memory(tmp_path):
     assert "probe-huge" in notices[0] and "5.00 GB" in notices[0] and "1.00 GB" in notices[0]
     peaks = {a["job"]: a["peak_rss"] for a in store.attempts()}
     assert peaks["probe-a"] >= 60 * mb and peaks["probe-b"] < peaks["probe-a"]
+
+
+# ---------------------------------------------------------------- timeouts
+
+
+def test_local_executor_kills_a_job_past_its_timeout(tmp_path):
+    """Real worker processes: a probe that sleeps 60 s with a 1 s timeout is failed with
+    the reason, not retried, its worker process killed and replaced (the next jobs run on
+    the new one), its dependent blocked; a job within its timeout is done."""
+    import os
+    import time
+
+    from refsmith.execute.local import LocalExecutor
+    from refsmith.execute.worker import WorkerSettings
+
+    nodes = [
+        Node("probe-stuck", "probe", {"seconds": 60}, log_path=str(tmp_path / "stuck.log"),
+             timeout=1.0),
+        Node("probe-after", "probe", {"seconds": 0.1}, ("probe-stuck",), timeout=5.0),
+        Node("probe-quick", "probe", {"seconds": 0.2}, timeout=30.0),
+        Node("probe-then", "probe", {"seconds": 0.1}, ("probe-quick",), timeout=30.0),
+    ]
+    store = JobStore(tmp_path / "store.sqlite")
+    store.sync_plan((n.id, n.kind, n.depends_on, n.log_path) for n in nodes)
+    executor = LocalExecutor(1, WorkerSettings(eager_setup=False))
+    executor.start()
+    started = time.monotonic()
+    try:
+        outcome = execute_dag(nodes, store, executor, {"eager_setup": False}, retries=2,
+                              poll=0.05)
+    finally:
+        executor.shutdown()
+    elapsed = time.monotonic() - started
+    assert outcome.states == {"probe-stuck": "failed", "probe-after": "blocked",
+                              "probe-quick": "done", "probe-then": "done"}, outcome.errors
+    assert elapsed < 30, elapsed  # not the probe's 60 s
+    assert outcome.timed_out == 1 and executor.timed_out == 1
+    stuck = store.job("probe-stuck")
+    assert stuck.error.startswith("timed out after 1 s: the worker process ")
+    assert stuck.attempts == 1  # a timeout is not retried (retries=2)
+    assert 1.0 <= stuck.seconds < 10, stuck.seconds
+    assert "depends on probe-stuck, which failed: timed out after 1 s" in \
+        store.job("probe-after").error
+    assert "timed out after 1 s" in (tmp_path / "stuck.log").read_text()
+    killed = int(stuck.worker.rsplit(":", 1)[1])
+    assert not os.path.exists(f"/proc/{killed}")  # killed, and reaped
+    # one worker: quick ran before the stuck job, then on the killed one's replacement
+    assert store.job("probe-quick").worker == stuck.worker
+    assert store.job("probe-then").worker.startswith("local-1:")
+    assert store.job("probe-then").worker != stuck.worker
+
+
+@pytest.mark.slow
+def test_a_timeout_counts_from_the_start_on_the_worker(tmp_path):
+    """A job that waits in the pipe while its worker sets itself up (imports jwst, seconds)
+    is not timed out: a 0.2 s probe with a 1.5 s timeout, submitted at once to a new worker
+    that sets itself up eagerly, is done."""
+    import time
+
+    from refsmith.execute.local import LocalExecutor
+    from refsmith.execute.worker import WorkerSettings
+
+    nodes = [Node("probe-a", "probe", {"seconds": 0.2}, timeout=1.5)]
+    store = JobStore(tmp_path / "store.sqlite")
+    store.sync_plan((n.id, n.kind, n.depends_on, "") for n in nodes)
+    executor = LocalExecutor(1, WorkerSettings(offline=False, crds_timeout=1.0))
+    executor.start()
+    started = time.monotonic()
+    try:
+        outcome = execute_dag(nodes, store, executor, {}, poll=0.05)
+    finally:
+        executor.shutdown()
+    assert time.monotonic() - started > 1.5  # the set-up took longer than the timeout
+    assert outcome.states == {"probe-a": "done"}, outcome.errors

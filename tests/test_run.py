@@ -83,18 +83,6 @@ def attempts(run_dir: Path) -> dict[str, int]:
         return {r.id: r.attempts for r in store.jobs()}
 
 
-def state_counts(run_dir: Path) -> dict[str, int]:
-    """Read the store of a running subprocess (WAL: readable while written)."""
-    path = run_dir / "store.sqlite"
-    if not path.is_file():
-        return {}
-    try:
-        with JobStore(path, readonly=True) as store:
-            return store.counts()
-    except sqlite3.OperationalError:  # tables not created yet
-        return {}
-
-
 def calibration_done(run_dir: Path) -> int:
     """Calibration jobs done so far in the store of a running subprocess."""
     path = run_dir / "store.sqlite"
@@ -119,11 +107,12 @@ def wait_for(predicate, timeout: float, what: str, process=None):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def start_run(config: Path, *extra: str) -> subprocess.Popen:
+def start_run(config: Path, *extra: str, env: dict[str, str] | None = None
+              ) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "refsmith.cli", "run", str(config), "--progress", "lines",
          *extra],
-        cwd=config.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=config.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -290,23 +279,41 @@ def test_kill_9_midway_then_resume_equals_one_go(one_go, tmp_path):
                                           fits.getdata(reference[name], extension))
 
 
-def test_ctrl_c_stops_cleanly_and_a_second_run_is_refused(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["INT", "TERM"])
+def test_ctrl_c_stops_cleanly_and_a_second_run_is_refused(tmp_path, signum):
+    """Ctrl-C (or SIGTERM, as from a batch system) while a job certainly runs: a combine
+    job whose plug-in (tests/fault_plugins.py) has begun writing its output and holds until
+    released, which it never is. The run stops with 130, the held job back to pending, its
+    worker gone, no temporary left (the killed worker's removed), no partial product."""
     config_path = make_dataset(tmp_path, 3)
+    holding = tmp_path / "holding.txt"
+    config_path.write_text(config_path.read_text() + (
+        f'  held: {{imtypes: D+, reftype: superbias, plugin: "fault_plugins:Holds", '
+        f'params: {{hold_in: combine, started: "{holding}"}}}}\n'))
     run_dir = tmp_path / "out" / "refsmith"
-    process = start_run(config_path, "--workers", "1")
+    tests = str(Path(__file__).parent)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in (tests, os.environ.get("PYTHONPATH", "")) if p))
+    process = start_run(config_path, "--workers", "1", env=env)
     try:
-        wait_for(lambda: state_counts(run_dir).get("running", 0) >= 1, 120,
-                 "a job to start", process)
+        wait_for(holding.is_file, 180, "the held job to start", process)
+        assert [p for p in (run_dir / "final" / "held").iterdir() if ".plugin." in p.name]
         with pytest.raises(RunLockedError, match=f"pid {process.pid} "):
             run(load_config(config_path), options=RunOptions(progress="none"))
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signum)
         _, stderr = process.communicate(timeout=60)
     finally:
         stop(process)
     assert process.returncode == 130, stderr
-    counts = state_counts(run_dir)
+    assert "Traceback" not in stderr
+    with JobStore(run_dir / "store.sqlite", readonly=True) as store:
+        held = next(r for r in store.jobs() if r.id.startswith("combine-held-"))
+        counts = store.counts()
+    assert held.state == "pending" and "interrupted" in held.error, held
     assert counts["running"] == 0
-    assert counts["pending"] >= 1
+    worker = int(holding.read_text().split()[1])
+    assert not Path(f"/proc/{worker}").exists()
+    assert not [p for p in (tmp_path / "out").rglob(".*") if p.is_file()]
     assert not [p for p in (tmp_path / "out" / "calibrated").rglob("*.fits")
                 if not outputs_valid_path(p)]
 

@@ -58,8 +58,18 @@ def test_another_run_directory_reuses_the_calibrated_products(first_run):
     assert "0 calibration" in report and "every grouped input was already calibrated" in report
 
 
+def reffile_outputs(run_dir: Path) -> dict[str, tuple[int, int]]:
+    """Reference-file and combine jobs -> (attempts, their output's mtime_ns)."""
+    with JobStore(run_dir / "store.sqlite", readonly=True) as store:
+        return {r.id: (r.attempts, Path(r.outputs[0]).stat().st_mtime_ns)
+                for r in store.jobs() if r.kind in ("reffile", "combine") and r.in_plan}
+
+
 def test_force_redo_calibration_remakes_the_products(first_run):
     root, config = first_run["root"], first_run["config"]
+    run_dir = first_run["summary"].run_dir
+    before = reffile_outputs(run_dir)
+    assert len(before) == 4  # dark and readnoise: one reffile and one combine job each
     summary = run(config, options=RunOptions(progress="none", report=False,
                                              force_redo="calibration"))
     assert summary.exit_code == 0, summary.to_dict()
@@ -68,6 +78,13 @@ def test_force_redo_calibration_remakes_the_products(first_run):
     remade = {n: p.stat().st_mtime_ns for n, p in products(root).items()}
     assert set(remade) == set(first_run["mtimes"])
     assert all(remade[n] > first_run["mtimes"][n] for n in remade)
+    # the reference files are made again from the new products: every job ran once more
+    after = reffile_outputs(run_dir)
+    assert set(after) == set(before)
+    for job_id, (attempts, mtime) in after.items():
+        assert attempts == before[job_id][0] + 1, job_id
+        assert mtime > before[job_id][1], job_id
+    assert summary.executed == 2 + len(before)
 
 
 def test_save_steps_fitopt_keeps_the_optional_ramp_fit_product(tmp_path):

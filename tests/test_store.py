@@ -141,3 +141,12 @@ def test_lock_held_by_another_process_names_it(tmp_path):
     # the lock dies with its holder (even on SIGKILL): no stale lock
     with RunLock(tmp_path / "run").held():
         pass
+
+
+def test_a_lock_where_no_directory_can_be_made_is_a_clear_error(tmp_path):
+    from refsmith.errors import RefsmithError
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    with pytest.raises(RefsmithError, match=f"cannot create {blocker / 'run'}: "):
+        RunLock(blocker / "run").acquire()

@@ -130,13 +130,23 @@ def cmd_steps(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from refsmith.plan import build_plan, summary_rows
-    from refsmith.rundir import write_run_dir
+    from refsmith.plan import run_dir_for
+    from refsmith.store import RunLock
 
     # A short-lived process that builds ~10^6 acyclic objects: the cyclic collector
     # would scan them all several times and free nothing (0.15 s of 10,000 files).
     gc.disable()
     config = load(args.config)
+    # the run directory's lock: never rewrite the plan.json of a run in progress
+    with RunLock(run_dir_for(config, args.run_dir), command="plan").held():
+        return _plan_locked(args, config)
+
+
+def _plan_locked(args: argparse.Namespace, config: Any) -> int:
+    from refsmith.files import disk_full_stops
+    from refsmith.plan import build_plan, summary_rows
+    from refsmith.rundir import write_run_dir
+
     with progress_bar("reading headers") as update:
         plan = build_plan(config, args.inputs, run_dir=args.run_dir,
                           use_cache=not args.no_cache, progress=update)
@@ -145,7 +155,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
             "no input files found: check inputs.paths in the config and the inputs given on "
             "the command line (directories and globs keep only names matching inputs.pattern)"
         )
-    paths = write_run_dir(plan)
+    with disk_full_stops(plan.run_dir):
+        paths = write_run_dir(plan)
     for warning in plan.warnings:
         err.print(f"[yellow]warning:[/] {escape(warning)}")
     if args.format == "json":  # exactly the plan.json just written
@@ -238,9 +249,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         out.print(f"dry run: {summary.jobs} jobs planned in {summary.run_dir / 'plan.json'} "
                   "(nothing was executed)")
         return summary.exit_code
-    for path in summary.superseded:
-        err.print(f"[yellow]superseded[/] {escape(path)} (made with another jwst version or "
-                  "other reference files, or --force-redo)")
+    for product in summary.superseded:
+        err.print(f"[yellow]superseded[/] {escape(product['path'])}: "
+                  f"{escape(product['reason'])}")
     counts = ", ".join(f"{n} {state}" for state, n in summary.counts.items() if n)
     out.print(f"{summary.run_dir}: {counts or 'no jobs'}; {summary.executed} executions "
               f"({summary.retried} retried, {summary.lost_workers} lost workers) "
@@ -253,6 +264,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                   f"{escape(summary.blocked[0]['id'])}: {escape(summary.blocked[0]['reason'])}")
     if summary.stopped_early:
         out.print(f"stopped after --max-jobs {args.max_jobs}: run again to continue")
+    if summary.stopped:
+        err.print(f"[red]error:[/] the run stopped: {escape(summary.stopped)}")
+    if summary.cleaned:
+        count = len(summary.cleaned)
+        err.print(f"removed {count} temporary file{'s' if count > 1 else ''} left by "
+                  f"interrupted or killed jobs, e.g. {escape(summary.cleaned[0])}")
     if summary.report:
         out.print(f"report: {summary.report}", markup=False)
     elif summary.report_error:
@@ -366,7 +383,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except RefsmithError as error:
         err.print(f"[red]error:[/] {escape(str(error))}")
-        return EXIT_USAGE
+        return getattr(error, "exit_code", EXIT_USAGE)  # 1: the run stopped (disk full)
     except KeyboardInterrupt:
         err.print("interrupted")
         return 130

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from refsmith.files import write_temporary
+from refsmith.files import disk_full_error, disk_full_message, ignore_disk_full, write_temporary
 from refsmith.joblog import LOGGER_NAMES, job_log
 from refsmith.pipeline_setup import (
     STEP_REFERENCE_TYPES,
@@ -150,12 +150,15 @@ def run_calibration(
     temporaries: list[Path] = []
     published: list[str] = []
     with contextlib.ExitStack() as stack:
+        stack.push(ignore_disk_full)  # a log that cannot be flushed at its end (disk full)
         try:
             last_error = stack.enter_context(job_log(Path(log_path)))
         except OSError as exc:
+            full = disk_full_error(exc)
             return CalibrationResult(
                 ok=False, outputs=(), log_path=str(log_path),
-                error=f"cannot write the job log {log_path}: {exc.strerror or exc}",
+                error=(f"cannot write the job log: {disk_full_message(full, log_path)}" if full
+                       else f"cannot write the job log {log_path}: {exc.strerror or exc}"),
                 seconds=time.perf_counter() - started,
             )
         log.info("refsmith job: %s -> run %s; outputs %s", start_file, list(steps_to_run),
@@ -187,6 +190,10 @@ def run_calibration(
 
 
 def _describe(exc: BaseException, start_name: str, last_error: list[str]) -> str:
+    full = disk_full_error(exc)
+    if full is not None:
+        return (f"calwebb_detector1 on {start_name}: "
+                f"{disk_full_message(full, 'an output directory')}")
     step = getattr(exc, "_refsmith_step", None)
     where = f" in step {step}" if step else ""
     if isinstance(exc, SystemExit):
@@ -316,11 +323,19 @@ def _capture_fitopt(step: Any, destination: Path, temporaries: list[Path],
 
 def _write_temporary(model: Any, destination: Path) -> Path:
     """Write ``model`` (named ``destination``) to a temporary file beside it, synced."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    model.meta.filename = destination.name
-    # to_fits on a stream keeps meta.filename (a path would set the temporary name)
-    return write_temporary(destination, lambda stream: model.to_fits(stream, overwrite=True),
-                           suffix=".part", sync=True)
+    try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        model.meta.filename = destination.name
+        # to_fits on a stream keeps meta.filename (a path would set the temporary name)
+        return write_temporary(destination,
+                               lambda stream: model.to_fits(stream, overwrite=True),
+                               suffix=".part", sync=True)
+    except Exception as exc:  # astropy may fail again cleaning up: look for the cause
+        full = disk_full_error(exc)
+        if full is None:
+            raise
+        raise JobFailure(f"cannot write {destination.name}: "
+                         f"{disk_full_message(full, destination.parent)}") from exc
 
 
 def _write_checked(

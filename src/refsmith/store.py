@@ -21,6 +21,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import socket
 import sqlite3
 import time
@@ -38,6 +39,7 @@ __all__ = [
     "JobStore",
     "RunLock",
     "RunLockedError",
+    "StoreWriteError",
 ]
 
 STATES = ("pending", "running", "done", "failed", "blocked", "cached")
@@ -83,7 +85,20 @@ _ADDED_COLUMNS = (("attempts", "peak_rss", "INTEGER"),)
 
 
 class RunLockedError(RefsmithError):
-    """Another ``refsmith run`` holds the run directory."""
+    """Another ``refsmith run`` (or ``refsmith plan``) holds the run directory."""
+
+
+class StoreWriteError(RefsmithError):
+    """The job store could not be written (e.g. the disk is full): the run stops (exit
+    code 1); the next run resumes from what the store holds."""
+
+    exit_code = 1
+
+
+RESERVE_BYTES = 256 * 1024
+"""Space the store keeps beside itself (``store.sqlite-reserve``) and gives up when a write
+fails, so that the writes which leave the store consistent (no job ``running``) find room
+on a full disk."""
 
 
 @dataclass(frozen=True)
@@ -144,12 +159,58 @@ class JobStore:
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            with self._db:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+            except sqlite3.Error as exc:
+                self._db.close()
+                raise self._write_error(exc) from None
+            with self._writing():
                 self._db.executescript(_SCHEMA)
                 self._add_columns()
+            self._keep_reserve()
         self._db.row_factory = sqlite3.Row
+
+    @property
+    def reserve_path(self) -> Path:
+        """The space kept for the store's last writes on a full disk (see
+        :data:`RESERVE_BYTES`)."""
+        return self.path.with_name(self.path.name + "-reserve")
+
+    def _keep_reserve(self) -> None:
+        """Make the reserve file if it is not there (nothing when there is no room)."""
+        reserve = self.reserve_path
+        if reserve.is_file() and reserve.stat().st_size >= RESERVE_BYTES:
+            return
+        try:
+            fd = os.open(reserve, os.O_WRONLY | os.O_CREAT, 0o644)
+            try:
+                os.posix_fallocate(fd, 0, RESERVE_BYTES)
+            finally:
+                os.close(fd)
+        except OSError:  # no room (or no fallocate): run without it
+            with contextlib.suppress(OSError):
+                reserve.unlink()
+
+    def _write_error(self, exc: sqlite3.Error) -> StoreWriteError:
+        """The error to raise for a failed write; gives up the reserve, so the writes
+        that follow (putting running jobs back to pending) find room."""
+        with contextlib.suppress(OSError):
+            self.reserve_path.unlink()
+        text = str(exc) or type(exc).__name__
+        hint = ("; free some space and run again to resume" if "full" in text.lower()
+                or "i/o" in text.lower() else "")
+        return StoreWriteError(f"cannot write the job store {self.path}: {text}{hint}")
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; a failed write (disk full...) is a
+        :class:`StoreWriteError` naming the store, and the transaction is rolled back."""
+        try:
+            with self._db:
+                yield self._db
+        except sqlite3.Error as exc:
+            raise self._write_error(exc) from None
 
     def _add_columns(self) -> None:
         """Bring a store made by an earlier version up to date (:data:`_ADDED_COLUMNS`)."""
@@ -181,7 +242,7 @@ class JobStore:
         """
         now = time.time()
         rows = list(jobs)
-        with self._db:
+        with self._writing():
             self._db.execute("UPDATE jobs SET in_plan = 0")
             for job_id, kind, depends_on, log_path in rows:
                 self._db.execute(
@@ -195,7 +256,7 @@ class JobStore:
     def recover(self) -> list[str]:
         """Put jobs left ``running`` by a killed run back to ``pending``; return their ids."""
         now = time.time()
-        with self._db:
+        with self._writing():
             ids = [r[0] for r in self._db.execute("SELECT id FROM jobs WHERE state='running'")]
             self._db.execute(
                 "UPDATE jobs SET state='pending', error='interrupted (the run stopped while "
@@ -210,7 +271,7 @@ class JobStore:
         """Set a job's state (``pending``, ``blocked``, ``cached``...) and its error."""
         if state not in STATES:
             raise ValueError(f"unknown job state {state!r}")
-        with self._db:
+        with self._writing():
             if outputs is None:
                 self._db.execute("UPDATE jobs SET state=?, error=?, updated=? WHERE id=?",
                                  (state, error, time.time(), job_id))
@@ -222,7 +283,7 @@ class JobStore:
     def start_attempt(self, job_id: str, worker: str = "") -> int:
         """Mark a job ``running`` and open a new attempt; return the attempt number."""
         now = time.time()
-        with self._db:
+        with self._writing():
             row = self._db.execute("SELECT attempts FROM jobs WHERE id=?", (job_id,)).fetchone()
             if row is None:
                 raise KeyError(job_id)
@@ -238,7 +299,7 @@ class JobStore:
 
     def set_worker(self, job_id: str, worker: str) -> None:
         """Record which worker runs the job's current attempt."""
-        with self._db:
+        with self._writing():
             self._db.execute("UPDATE jobs SET worker=? WHERE id=?", (worker, job_id))
             self._db.execute(
                 "UPDATE attempts SET worker=? WHERE job=? AND attempt="
@@ -257,7 +318,7 @@ class JobStore:
             raise ValueError(f"an attempt ends done, failed or pending, not {state!r}")
         now = time.time()
         outcome = "ok" if state == "done" else "failed"
-        with self._db:
+        with self._writing():
             row = self._db.execute("SELECT attempts, started, log_path, worker FROM jobs "
                                    "WHERE id=?", (job_id,)).fetchone()
             if row is None:
@@ -277,14 +338,14 @@ class JobStore:
 
     def mark_in_plan(self, ids: Iterable[str]) -> None:
         """Flag jobs of an earlier plan as part of this run's view (``in_plan=1``)."""
-        with self._db:
+        with self._writing():
             self._db.executemany("UPDATE jobs SET in_plan = 1 WHERE id = ?",
                                  [(i,) for i in ids])
 
     def add_cached(self, job_id: str, outputs: Sequence[str]) -> None:
         """Record products reused from earlier runs as a ``cached`` entry."""
         now = time.time()
-        with self._db:
+        with self._writing():
             self._db.execute(
                 "INSERT INTO jobs (id, kind, state, outputs, in_plan, updated) "
                 "VALUES (?, 'calibration', 'cached', ?, 1, ?) ON CONFLICT(id) DO UPDATE SET "
@@ -293,7 +354,7 @@ class JobStore:
 
     def set_meta(self, key: str, value: Any) -> None:
         """Store a run-level value (JSON)."""
-        with self._db:
+        with self._writing():
             self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                              (key, json.dumps(value)))
 
@@ -354,22 +415,33 @@ class RunLock:
     SIGKILL, so a crashed run never leaves a stale lock behind. The holder's pid and host
     are written into the file for the message a second run shows.
 
+    ``refsmith plan`` takes it too (``command="plan"``), so that it never rewrites the
+    plan.json of a run in progress.
+
     Parameters
     ----------
     run_dir : str or Path
         The run directory (created if needed).
+    command : str
+        The refsmith command taking the lock (``run`` or ``plan``), for the message a
+        second one shows.
     """
 
-    def __init__(self, run_dir: str | Path) -> None:
+    def __init__(self, run_dir: str | Path, command: str = "run") -> None:
         self.path = Path(run_dir) / "run.lock"
+        self.command = command
         self._fd: int | None = None
 
     def acquire(self) -> None:
         """Take the lock, or raise :class:`RunLockedError` naming the holder."""
         import fcntl
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise RefsmithError(f"cannot create {exc.filename or self.path}: "
+                                f"{exc.strerror or exc}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -378,13 +450,17 @@ class RunLock:
                 holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
             os.close(fd)
             if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                match = re.fullmatch(r"(.*?) \(refsmith (\w+)\)", holder)
+                command, holder = (match[2], match[1]) if match else ("run", holder)
                 raise RunLockedError(
-                    f"the run directory {self.path.parent} is in use by another refsmith run "
-                    f"({holder or 'holder unknown'}); wait for it to finish or stop it, "
-                    "or use another --run-dir") from None
+                    f"the run directory {self.path.parent} is in use by another refsmith "
+                    f"{command} ({holder or 'holder unknown'}); wait for it to finish or stop "
+                    "it, or use another --run-dir") from None
             raise RefsmithError(f"cannot lock {self.path}: {exc.strerror or exc}") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+        with contextlib.suppress(OSError):  # e.g. a full disk: the lock holds anyway
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} (refsmith "
+                          f"{self.command})\n".encode(), 0)
         self._fd = fd
 
     def release(self) -> None:

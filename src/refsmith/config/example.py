@@ -51,6 +51,7 @@ execution:
 # max_memory: 20GiB                # jobs' estimates together; default: memory available
 # recycle_memory: 4GiB             # replace a local worker above this after a job
   reffile_memory: 2GiB             # budget of each reference-file / combine job
+  timeout: {calibration: 1h, reffile: 2h, combine: 2h}   # per job; none = no limit
 # cluster: {kind: htcondor, cores: 1, memory: 8GiB, disk: 4GiB}   # dask-jobqueue
 
 recipes:                           # one per kind of individual reference file
@@ -67,6 +68,7 @@ recipes:                           # one per kind of individual reference file
     steps: linearity-              # superbias-subtracted, linearised ramps
     save_steps: [dq_init]          # intermediate states to keep too (or fitopt)
     memory: 4GiB                   # its reference-file jobs' budget (execution.reffile_memory)
+    timeout: 4h                    # its reference-file and combine jobs' time limit
   gain:
     imtypes: DDFF                  # a dark pair with a flat pair
     steps: linearity-

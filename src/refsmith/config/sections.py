@@ -86,6 +86,42 @@ def _memory_size(value: Any, info: ValidationInfo) -> Any:
     return str(value).strip()
 
 
+_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(s|sec|m|min|h|d)?")
+_SECONDS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def _duration(value: Any, info: ValidationInfo) -> Any:
+    """A time limit in seconds: a number, or text with a unit (``90s``, ``30min``, ``2h``,
+    ``1d``); ``none`` = no limit (0). Passed through as None (unset) when it is None."""
+    return None if value is None else parse_duration(value, str(info.field_name))
+
+
+def parse_duration(value: Any, name: str) -> float:
+    """Seconds of a duration (see :func:`_duration`; ``none`` -> 0.0); ValueError naming
+    ``name`` when it is not one."""
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be seconds or a duration such as 30min or 2h, "
+                         f"got {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower()
+        if text == "none":
+            return 0.0
+        match = _DURATION.fullmatch(text)
+        if not match:
+            raise ValueError(f"{name} must be seconds or a duration such as 30min or 2h "
+                             f"(or none), got {value!r}")
+        seconds = float(match[1]) * _SECONDS[match[2]]
+    if not seconds > 0 or seconds == float("inf"):
+        raise ValueError(f"{name} must be more than 0 seconds (none = no limit), "
+                         f"got {value!r}")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(_duration)]
+
+
 def _suggest(word: str, candidates: Iterable[str]) -> str:
     close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
@@ -321,6 +357,24 @@ class Pipeline(_Section):
         return out
 
 
+class Timeouts(_Section):
+    """How long one job may run (from its start on a worker) before it is stopped and
+    failed; seconds or a duration (`90s`, `30min`, `2h`), `none` for no limit."""
+
+    calibration: Duration = 3600.0
+    """A calibration job (calwebb_detector1 on one exposure): a full-frame ramp takes minutes;
+    an hour leaves room for a busy machine.
+    """
+    reffile: Duration = 7200.0
+    """A reference-file job (the plug-in on one group): several minutes for full-frame groups.
+    `recipes.<name>.timeout` overrides it for one recipe.
+    """
+    combine: Duration = 7200.0
+    """A combine job (a recipe's individual files of one partition into the final one).
+    `recipes.<name>.timeout` overrides it for one recipe.
+    """
+
+
 class Execution(_Section):
     """Where jobs run: a local process pool, or Dask (optionally on a batch cluster)."""
 
@@ -351,6 +405,20 @@ class Execution(_Section):
     """A dask-jobqueue cluster to start: `kind` (htcondor, slurm or pbs) plus that class's keyword
     arguments.
     """
+    timeout: Timeouts = Timeouts()
+    """Time limit of one job from its start on a worker, per kind: seconds, or `90s`, `30min`,
+    `2h`; `none` = no limit (one value: the same for every kind). A job past it is failed with
+    `timed out after N s` and not retried; its worker process is killed and replaced (Dask: the
+    worker is restarted through its nanny), and the jobs that depend on it are blocked.
+    """
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _timeout(cls, value: Any) -> Any:
+        if value is None or isinstance(value, Mapping | BaseModel):
+            return Timeouts() if value is None else value
+        seconds = parse_duration(value, "timeout")  # one message for a bad value, not three
+        return dict.fromkeys(("calibration", "reffile", "combine"), seconds or "none")
 
     @field_validator("workers", mode="before")
     @classmethod
@@ -426,6 +494,10 @@ class Recipe(_Section):
     memory: str | None = None
     """Memory budget of this recipe's reference-file and combine jobs, e.g. `6GiB` (default:
     `execution.reffile_memory`).
+    """
+    timeout: Duration | None = None
+    """Time limit of this recipe's reference-file and combine jobs (seconds, `30min`, `2h`, or
+    `none`); default: `execution.timeout.reffile` / `.combine`.
     """
 
     _check_memory = field_validator("memory", mode="before")(_memory_size)

@@ -6,6 +6,16 @@ marked ``failed``, and every job that depends on it, directly or not, is marked
 ``blocked`` with the reason. Every other job still runs. Every state change goes to the
 :class:`~refsmith.store.JobStore` before the loop goes on.
 
+Time: a job may carry a timeout (``Node.timeout``); the executor stops it once it has run
+that long on a worker (the local executor kills and replaces the worker process) and reports
+it failed with ``timed_out``. A timed-out job is not retried (a job that ran that long would
+most likely do so again; the next ``refsmith run`` tries it again), and its dependents are
+blocked.
+
+Disk full: a job that failed for lack of space (``disk_full`` in its result) is not retried
+and stops the run: no other job starts, the running ones finish, the rest stay ``pending``
+for the next run (``DagOutcome.stopped`` says why).
+
 Memory: a ready job starts only when the executor says its estimate fits next to the jobs
 running (:meth:`~refsmith.execute.base.Executor.fits`). When the oldest ready job does not
 fit, a later one that does may start instead, at most ``max_overtakes`` times; then no
@@ -14,6 +24,7 @@ other job starts until the oldest has, which it does at the latest once nothing 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -21,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from refsmith.execute.base import Completion, Executor
-from refsmith.store import FINISHED, JobStore
+from refsmith.store import FINISHED, JobStore, StoreWriteError
 
 __all__ = ["DagOutcome", "Node", "execute_dag"]
 
@@ -51,6 +62,8 @@ class Node:
         verified present; not run).
     memory : int
         Its memory estimate in bytes (the job's ``memory``; 0 = none).
+    timeout : float
+        Seconds it may run on a worker before it is stopped and failed (0 = no limit).
     """
 
     id: str
@@ -60,6 +73,7 @@ class Node:
     log_path: str = ""
     state: str = "pending"
     memory: int = 0
+    timeout: float = 0.0
 
 
 @dataclass
@@ -71,7 +85,9 @@ class DagOutcome:
     executed: int = 0  # task executions (attempts) in this run
     retried: int = 0
     lost_workers: int = 0
+    timed_out: int = 0  # attempts stopped at their timeout
     stopped_early: bool = False  # --max-jobs reached with jobs still pending
+    stopped: str = ""  # why no more jobs were started (a job found the disk full)
     seconds: float = 0.0
 
     def count(self, state: str) -> int:
@@ -125,8 +141,10 @@ def execute_dag(
     Returns
     -------
     DagOutcome
-        Final states and counters. ``KeyboardInterrupt`` propagates after the executor
-        is shut down and the running jobs are put back to ``pending``.
+        Final states and counters. ``KeyboardInterrupt`` (and a
+        :class:`~refsmith.store.StoreWriteError`: the store could not be written)
+        propagates after the executor is shut down and the running jobs are put back to
+        ``pending`` (when the store can be written).
     """
     started = time.perf_counter()
     by_id = {node.id: node for node in nodes}
@@ -180,7 +198,7 @@ def execute_dag(
     started_jobs = 0
     try:
         while ready or running:
-            while ready and executor.capacity() > 0:
+            while ready and executor.capacity() > 0 and not outcome.stopped:
                 while ready and states[ready[0]] != "pending":
                     ready.popleft()  # only pending jobs start
                 if not ready:
@@ -201,7 +219,8 @@ def execute_dag(
                 store.start_attempt(job_id)
                 worker = executor.submit({"id": job_id, "kind": node.kind, "job": dict(node.job),
                                           "log_path": node.log_path, "settings": dict(settings),
-                                          "attempt": tries[job_id], "memory": node.memory})
+                                          "attempt": tries[job_id], "memory": node.memory,
+                                          "timeout": node.timeout})
                 if worker:
                     store.set_worker(job_id, worker)
                 running[job_id] = worker
@@ -209,7 +228,7 @@ def execute_dag(
                 outcome.executed += 1
             # once per turn, workers refilled: what runs now (also while jobs run long)
             report()
-            if outcome.stopped_early and not running:
+            if (outcome.stopped_early or outcome.stopped) and not running:
                 break
             if not running:
                 continue
@@ -227,6 +246,8 @@ def execute_dag(
                 worker = completion.worker or str(result.get("pid", ""))
                 peak = result.get("peak_rss")
                 outcome.lost_workers += completion.lost
+                outcome.timed_out += bool(result.get("timed_out"))
+                disk_full = bool(result.get("disk_full")) and not completion.ok
                 if not error:
                     states[job_id] = "done"
                     outcome.errors.pop(job_id, None)
@@ -238,7 +259,8 @@ def execute_dag(
                             waiting[child] -= 1
                             if waiting[child] == 0:
                                 ready.append(child)
-                elif tries[job_id] <= retries and not result.get("permanent"):
+                elif (tries[job_id] <= retries and not result.get("permanent")
+                      and not disk_full):
                     outcome.retried += 1
                     states[job_id] = "pending"
                     store.finish_attempt(job_id, "pending", error=error, worker=worker,
@@ -252,12 +274,17 @@ def execute_dag(
                                          seconds=result.get("seconds"),
                                          log_path=result.get("log_path"), peak_rss=peak)
                     block(job_id, _first_line(error))
+                    if disk_full and not outcome.stopped:
+                        outcome.stopped = (f"{job_id} could not write for lack of space; the "
+                                           "jobs not started are left pending: free some "
+                                           "space and run again")
         report()
     except BaseException:
         executor.shutdown(cancel=True)
         for job_id in running:
             states[job_id] = "pending"
-        store.recover()
+        with contextlib.suppress(StoreWriteError):  # the next run's recover() does it
+            store.recover()
         report()
         raise
     outcome.seconds = time.perf_counter() - started

@@ -29,11 +29,26 @@ asks for ``MEMORY`` = its estimate, capped at the largest worker's (a task askin
 more than any worker has would never run; it is capped, with a warning). With an external
 scheduler, resources are used only if its workers declare ``MEMORY``
 (``dask worker ... --resources MEMORY=8e9``).
+
+Timeouts: each task tells the client when it starts on a worker (a Dask event on the topic
+:data:`STARTED_TOPIC`, with the worker's address); time queued in the scheduler does not
+count. A job still running ``task['timeout']`` seconds after its start is failed with
+``timed_out`` (not retried): its future is cancelled, and its worker is restarted through
+its nanny (``Client.restart_workers``), the only way to stop a task thread stuck in a
+plug-in. The limits: a worker without a nanny (``dask worker --no-nanny``) cannot be
+restarted from the client: its thread keeps running the stuck job, and the worker stays
+busy until the job returns (a warning says so); any other task running on the restarted
+worker is rescheduled by Dask; a task whose start event is lost (an older refsmith on the
+workers) is never timed out.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
+import threading
+import time
 import uuid
 from typing import Any
 
@@ -47,6 +62,23 @@ __all__ = ["JOBQUEUE_CLASSES", "DaskExecutor", "build_jobqueue_cluster", "declar
 
 JOBQUEUE_CLASSES = {"htcondor": "HTCondorCluster", "slurm": "SLURMCluster",
                     "pbs": "PBSCluster"}
+
+STARTED_TOPIC = "refsmith-task-started"
+"""The Dask event topic a task logs its start on (``{"key", "worker", "pid"}``)."""
+
+
+def run_dask_task(task: dict[str, Any]) -> dict[str, Any]:
+    """What a Dask worker runs: say that the task starts (for its timeout), then
+    :func:`~refsmith.execute.worker.run_task`."""
+    # a job log that cannot be written (disk full) must not print tracebacks on the worker
+    logging.raiseExceptions = False
+    with contextlib.suppress(Exception):  # no worker (tests calling it directly): no event
+        from distributed import get_worker
+
+        worker = get_worker()
+        worker.log_event(STARTED_TOPIC, {"key": str(task.get("key", "")),
+                                         "worker": worker.address, "pid": os.getpid()})
+    return run_task(task)
 
 
 def jobqueue_worker_memory(cluster: dict[str, Any]) -> int | None:
@@ -143,6 +175,10 @@ class DaskExecutor:
         self.cluster: Any = None
         self.worker_memory: int | None = None  # the largest MEMORY a worker declares
         self._futures: dict[Any, str] = {}  # future -> job id
+        self._timeouts: dict[Any, float] = {}  # future -> its job's timeout (seconds)
+        self._started: dict[str, tuple[float, str]] = {}  # key -> (monotonic, worker address)
+        self._started_lock = threading.Lock()  # filled by the client's event-loop thread
+        self.timed_out = 0
 
     def start(self) -> None:
         try:
@@ -156,6 +192,7 @@ class DaskExecutor:
             except OSError as exc:
                 raise ConfigError(f"cannot reach the Dask scheduler {self.scheduler}: "
                                   f"{exc}") from exc
+            self.client.subscribe_topic(STARTED_TOPIC, self._on_started)
             self.worker_memory = declared_memory(self.client.scheduler_info())
             if self.worker_memory is None:
                 self.notice(f"the workers of {self.scheduler} declare no MEMORY resource: "
@@ -182,6 +219,15 @@ class DaskExecutor:
                 n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                 dashboard_address=None, **extra)
         self.client = Client(self.cluster, timeout=self.connect_timeout)
+        self.client.subscribe_topic(STARTED_TOPIC, self._on_started)
+
+    def _on_started(self, event: Any) -> None:
+        """A task's start event (called in the client's event-loop thread)."""
+        with contextlib.suppress(Exception):
+            _, message = event
+            with self._started_lock:
+                self._started[str(message["key"])] = (time.monotonic(),
+                                                     str(message.get("worker", "")))
 
     def capacity(self) -> int:
         return 1_000_000  # the scheduler queues; submit everything that is ready
@@ -191,9 +237,11 @@ class DaskExecutor:
 
     def submit(self, task: dict[str, Any]) -> str:
         key = f"refsmith-{task['id']}-{task.get('attempt', 1)}-{uuid.uuid4().hex[:8]}"
-        future = self.client.submit(run_task, task, key=key, pure=False, retries=0,
-                                    resources=self._resources(task))
+        future = self.client.submit(run_dask_task, {**task, "key": key}, key=key, pure=False,
+                                    retries=0, resources=self._resources(task))
         self._futures[future] = str(task["id"])
+        if float(task.get("timeout") or 0) > 0:
+            self._timeouts[future] = float(task["timeout"])
         return ""
 
     def _resources(self, task: dict[str, Any]) -> dict[str, int] | None:
@@ -215,13 +263,20 @@ class DaskExecutor:
 
         if not self._futures:
             return []
+        expired = self._expired()
+        if expired:
+            return expired
+        deadlines = self._deadlines()
+        if deadlines:
+            timeout = max(0.0, min(timeout, min(deadlines.values()) - time.monotonic()))
         try:
             done, _ = wait(list(self._futures), timeout=timeout, return_when="FIRST_COMPLETED")
         except TimeoutError:
-            return []
+            return self._expired()
         completions = []
         for future in done:
             job_id = self._futures.pop(future)
+            self._forget(future)
             try:
                 result = future.result()
                 completions.append(Completion(job_id, result,
@@ -237,12 +292,66 @@ class DaskExecutor:
                 future.release()  # at once: a later worker loss must not recompute it
         return completions
 
+    def _deadlines(self) -> dict[Any, float]:
+        """future -> when its job passes its timeout (monotonic), for those started."""
+        with self._started_lock:
+            started = dict(self._started)
+        return {future: started[future.key][0] + limit
+                for future, limit in self._timeouts.items() if future.key in started}
+
+    def _forget(self, future: Any) -> None:
+        self._timeouts.pop(future, None)
+        with self._started_lock:
+            self._started.pop(future.key, None)
+
+    def _expired(self) -> list[Completion]:
+        """Jobs past their timeout: cancelled, their workers restarted, the jobs failed."""
+        now = time.monotonic()
+        completions = []
+        for future, deadline in self._deadlines().items():
+            if now < deadline or future.done():
+                continue  # a finished one is reported by wait() as usual
+            job_id = self._futures.pop(future)
+            limit = self._timeouts[future]
+            with self._started_lock:
+                started, address = self._started.get(future.key, (now, ""))
+            self._forget(future)
+            with contextlib.suppress(Exception):
+                self.client.cancel([future])
+            restarted = self._restart(address)
+            self.timed_out += 1
+            error = (f"timed out after {limit:g} s: the Dask task was cancelled and "
+                     + (f"its worker {address} restarted" if restarted else
+                        f"its worker {address or '(unknown)'} could not be restarted (no "
+                        "nanny?): it stays busy until the job returns")
+                     + " (execution.timeout, recipes.<name>.timeout: raise it if the job "
+                       "needs longer)")
+            if not restarted:
+                self.notice(f"job {job_id}: {error}")
+            completions.append(Completion(
+                job_id, {"ok": False, "outputs": [], "error": error, "permanent": True,
+                         "timed_out": True, "seconds": now - started},
+                worker=f"dask:{address}"))
+        return completions
+
+    def _restart(self, address: str) -> bool:
+        """Restart a worker through its nanny; whether it was."""
+        if not address:
+            return False
+        try:
+            status = self.client.restart_workers([address], timeout=60,
+                                                 raise_for_error=False)
+        except Exception:
+            return False
+        return status.get(address) == "OK"
+
     def shutdown(self, *, cancel: bool = False) -> None:
         if self.client is not None:
             with contextlib.suppress(Exception):
                 if self._futures:
                     self.client.cancel(list(self._futures))
             self._futures.clear()
+            self._timeouts.clear()
             with contextlib.suppress(Exception):
                 self.client.close()
             self.client = None

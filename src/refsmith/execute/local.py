@@ -10,11 +10,19 @@ resident memory passed ``recycle_memory`` after a job can be replaced on its own
 Jobs are admitted by memory too: a job fits while its estimate and those of the jobs
 running add up to at most ``max_memory``; one larger than ``max_memory`` on its own runs
 alone (the DAG loop starts it once nothing runs), with a warning.
+
+Timeouts: a worker says when it starts a job (a job waits in the pipe while a new worker
+sets itself up, which is not the job's time); a job still running ``task['timeout']``
+seconds later is stopped by killing its worker process (SIGKILL: a plug-in stuck in C code
+cannot be interrupted otherwise), which is replaced at once, and reported as failed with
+``timed_out`` and ``permanent`` (not retried). What the job wrote under temporary names
+stays until the run's end, when ``refsmith run`` removes it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
 import os
 import signal
@@ -24,7 +32,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from refsmith.execute.base import Completion, Notice, print_notice
-from refsmith.execute.worker import WorkerSettings, prepare_worker, run_task
+from refsmith.execute.worker import WorkerSettings, _append_log, prepare_worker, run_task
 from refsmith.memory import format_memory
 
 __all__ = ["LocalExecutor", "default_workers"]
@@ -49,6 +57,9 @@ def _watch_parent(parent: int) -> None:
 def _worker_main(conn: Connection, settings: dict[str, Any], parent: int) -> None:
     """Body of a worker process: set up, then run tasks until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's business
+    # a job log that cannot be written (disk full) loses records; the job's own error
+    # says why, and logging must not print its tracebacks on the run's console
+    logging.raiseExceptions = False
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     if settings.get("eager_setup", True):
         prepare_worker(WorkerSettings(**settings))
@@ -62,6 +73,10 @@ def _worker_main(conn: Connection, settings: dict[str, Any], parent: int) -> Non
         except (EOFError, OSError):
             return
         if task is None:
+            return
+        try:
+            conn.send({"started": task.get("id"), "pid": os.getpid()})
+        except (BrokenPipeError, OSError):
             return
         result = run_task(task)
         try:
@@ -77,6 +92,9 @@ class _Worker:
         self.conn = conn
         self.task_id: str | None = None
         self.memory = 0  # the estimate of the job it runs
+        self.timeout = 0.0  # the job's time limit, seconds (0: none)
+        self.started: float | None = None  # when the job started (monotonic), once known
+        self.log_path = ""
         self.ready = False
 
     @property
@@ -119,6 +137,7 @@ class LocalExecutor:
         self._retired: list[Any] = []
         self.recycled = 0
         self.lost = 0
+        self.timed_out = 0
 
     # ------------------------------------------------------------ workers
 
@@ -181,6 +200,9 @@ class LocalExecutor:
             if worker.task_id is None:
                 worker.task_id = job_id
                 worker.memory = memory
+                worker.timeout = float(task.get("timeout") or 0.0)
+                worker.started = None
+                worker.log_path = str(task.get("log_path") or "")
                 with contextlib.suppress(BrokenPipeError, OSError):
                     worker.conn.send(task)  # if the worker is dead, wait() reports it
                 return worker.name
@@ -188,6 +210,13 @@ class LocalExecutor:
 
     def wait(self, timeout: float) -> list[Completion]:
         self._reap()
+        expired = self._expired()
+        if expired:
+            return expired
+        deadlines = [w.started + w.timeout for w in self._pool.values()
+                     if w.task_id is not None and w.started is not None and w.timeout > 0]
+        if deadlines:
+            timeout = max(0.0, min(timeout, min(deadlines) - time.monotonic()))
         by_conn = {w.conn: w for w in self._pool.values()}
         by_sentinel = {w.process.sentinel: w for w in self._pool.values()}
         ready = wait([*by_conn, *by_sentinel], timeout)
@@ -203,6 +232,10 @@ class LocalExecutor:
                     message = worker.conn.recv()
             if isinstance(message, dict) and message.get("ready"):
                 worker.ready = True
+                continue
+            if isinstance(message, dict) and "started" in message:
+                if worker.task_id is not None and message["started"] == worker.task_id:
+                    worker.started = time.monotonic()
                 continue
             if message is not None:
                 handled.add(worker.slot)
@@ -223,6 +256,32 @@ class LocalExecutor:
                     worker=worker.name, lost=True))
             self._retire(worker, kill=True)
             self._spawn(worker.slot)
+        return completions + self._expired()
+
+    def _expired(self) -> list[Completion]:
+        """Jobs past their timeout: their workers killed and replaced, the jobs failed."""
+        now = time.monotonic()
+        completions = []
+        for worker in list(self._pool.values()):
+            if (worker.task_id is None or worker.started is None or worker.timeout <= 0
+                    or now - worker.started < worker.timeout):
+                continue
+            with contextlib.suppress(OSError, ValueError):
+                if worker.conn.poll():
+                    continue  # its result (or its end) came in: read it first
+            pid, name, task_id = worker.process.pid, worker.name, worker.task_id
+            limit = f"{worker.timeout:g}"
+            error = (f"timed out after {limit} s: the worker process {pid} was killed and "
+                     "replaced (execution.timeout, recipes.<name>.timeout: raise it if the job "
+                     "needs longer)")
+            _append_log(worker.log_path, f"refsmith: {error}")
+            self.timed_out += 1
+            self._retire(worker, kill=True)
+            self._spawn(worker.slot)
+            completions.append(Completion(
+                task_id, {"ok": False, "outputs": [], "error": error, "permanent": True,
+                          "timed_out": True, "seconds": now - worker.started, "pid": pid},
+                worker=name))
         return completions
 
     def _finished(self, worker: _Worker, result: dict[str, Any]) -> Completion:

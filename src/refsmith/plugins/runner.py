@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from refsmith.files import disk_full_error, disk_full_message, ignore_disk_full
 from refsmith.joblog import job_log
 from refsmith.jobs import CombineJob, ReffileJob
 from refsmith.pipeline import CalibrationResult
@@ -119,11 +120,15 @@ def _execute(kind: str, job: Any, log_path: str, overrides: Mapping[str, Any],
     destination = Path(job.output).absolute()
     temporaries: list[Path] = []
     with contextlib.ExitStack() as stack:
+        stack.push(ignore_disk_full)  # a log that cannot be flushed at its end (disk full)
         try:
             stack.enter_context(job_log(Path(log_path)))
         except OSError as exc:
-            return CalibrationResult(False, (), f"cannot write the job log {log_path}: "
-                                     f"{exc.strerror or exc}", str(log_path), 0.0)
+            full = disk_full_error(exc)
+            return CalibrationResult(False, (), (
+                f"cannot write the job log: {disk_full_message(full, log_path)}" if full else
+                f"cannot write the job log {log_path}: {exc.strerror or exc}"),
+                str(log_path), 0.0)
         log.info("refsmith %s job %s: recipe %s, plug-in %s -> %s", kind, job.id,
                  job.recipe, job.plugin, destination)
         error = ""
@@ -155,7 +160,10 @@ def _execute(kind: str, job: Any, log_path: str, overrides: Mapping[str, Any],
             error = f"recipe '{job.recipe}': {exc}"
             log.error("job failed: %s", error)
         except (Exception, SystemExit) as exc:
-            error = (f"recipe '{job.recipe}': plug-in '{job.plugin}' failed on {job.id}: "
+            full = disk_full_error(exc, destination.parent)  # partial files still there
+            error = (f"recipe '{job.recipe}': {job.id} cannot write its output: "
+                     f"{disk_full_message(full, destination.parent)}" if full else
+                     f"recipe '{job.recipe}': plug-in '{job.plugin}' failed on {job.id}: "
                      f"{type(exc).__name__}: {exc} (log: {log_path})")
             log.error("job failed: %s\n%s", error, traceback.format_exc())
         finally:
