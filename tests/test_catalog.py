@@ -18,6 +18,7 @@ from refsmith import catalog as catalog_module
 from refsmith import headerpool, headers
 from refsmith.catalog import CatalogOptions, TimeSpec, discover, read_exposure, scan
 from refsmith.classify import TypeRule
+from refsmith.config import parse_config
 from refsmith.errors import ConfigError
 from refsmith.model import Exposure
 from refsmith.synth import INSTRUMENT_PROFILES, write_bad_file, write_exposure
@@ -61,7 +62,8 @@ def test_exposure_fields(tmp_path):
         path=str(path.resolve()), usable=True, imtype="dark", instrument="NIRCAM",
         detector="NRCA1", exp_type="NRC_DARK", readpatt="RAPID", subarray="SUB64P",
         ngroups=7, nints=3, mjd=60100.25, completed_steps=("dq_init", "saturation"),
-        size=stat.st_size, mtime_ns=stat.st_mtime_ns,
+        size=stat.st_size, mtime_ns=stat.st_mtime_ns, ctime_ns=stat.st_ctime_ns,
+        inode=stat.st_ino,
     )
     assert exposure.step_status == {
         "dq_init": "COMPLETE", "saturation": "COMPLETE", "ipc": "SKIPPED"}
@@ -156,6 +158,46 @@ def test_unparsable_time_makes_a_file_unusable(tmp_path, spec, extra, reason):
     exposure = one(raw(tmp_path, extra=extra), CatalogOptions(time=spec))
     assert not exposure.usable and reason in exposure.reason and exposure.mjd is None
     assert exposure.imtype is None
+
+
+def set_card(path: Path, keyword: str, field: str) -> None:
+    """Replace the value of ``keyword``'s card by ``field`` as written (not quoted)."""
+    data = bytearray(path.read_bytes())
+    start = data.index(f"{keyword:8s}= ".encode())
+    data[start:start + 80] = f"{keyword:8s}= {field:>20s}".ljust(80).encode()
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("extra", "reason"),
+    [
+        ({"NGROUPS": 0}, "NGROUPS = 0 is not a positive integer"),
+        ({"NGROUPS": -3}, "NGROUPS = -3 is not a positive integer"),
+        ({"NGROUPS": "0"}, "NGROUPS = 0 is not a positive integer"),
+        ({"NINTS": 0}, "NINTS = 0 is not a positive integer"),
+        ({"NGROUPS": 0, "NINTS": -1},
+         "NGROUPS = 0 is not a positive integer; NINTS = -1 is not a positive integer"),
+        ({"EXPSTART": "inf"}, "EXPSTART = 'inf' is not a finite number"),
+        ({"EXPSTART": "nan"}, "EXPSTART = 'nan' is not a finite number"),
+        ({"EXPSTART": "-Infinity"}, "EXPSTART = '-Infinity' is not a finite number"),
+    ],
+)
+def test_impossible_counts_and_times_make_a_file_unusable(tmp_path, extra, reason):
+    raw(tmp_path, "good")
+    path = raw(tmp_path, extra=extra)
+    catalog = scan([str(tmp_path / "raw")], OPTIONS)
+    bad = catalog.by_path()[str(path)]
+    assert (bad.usable, bad.reason, bad.imtype) == (False, reason, None)
+    assert catalog.counts() == {"dark": 1, "unclassified": 0, "unusable": 1}
+
+
+def test_an_infinite_float_time_is_unusable(tmp_path):
+    # 1.0E+999 is a float to the header reader: the path that skips parsing a string
+    path = raw(tmp_path)
+    set_card(path, "EXPSTART", "1.0E+999")
+    exposure = one(path)
+    assert (exposure.usable, exposure.reason, exposure.mjd) == (
+        False, "EXPSTART = inf is not a finite number", None)
 
 
 def test_time_spec_validation():
@@ -301,6 +343,26 @@ def test_list_files_with_comments_relative_paths_and_nesting(tmp_path):
     assert found.missing == ["../raw/nothing_uncal.fits", "@lists/none.txt"]
 
 
+def test_config_list_files_are_read_relative_to_the_config(tmp_path, monkeypatch):
+    files = tree(tmp_path)
+    (tmp_path / "lists").mkdir()
+    (tmp_path / "lists" / "darks.txt").write_text("../raw/a_uncal.fits\n")
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "more.txt").write_text(f"{files['b']}\n")
+    (tmp_path / "@odd_uncal.fits").write_bytes(files["c"].read_bytes())
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path / "raw")  # not the config's directory
+    config = parse_config(
+        "inputs:\n  paths: ['@lists/darks.txt', '@~/more.txt', '@lists/none.txt', "
+        "'@odd_uncal.fits']\nrecipes: {dark: {imtypes: D}}\n", base_dir=tmp_path)
+    # as `refsmith plan` and `refsmith scan` pass them: made absolute by Config.resolve
+    inputs = [str(config.resolve(p)) for p in config.inputs.paths]
+    found = discover(inputs, OPTIONS.pattern, config.base_dir)
+    # an existing file named @odd_uncal.fits stays a file, not a list
+    assert found.paths == [str(tmp_path / "@odd_uncal.fits"), str(files["a"]), str(files["b"])]
+    assert found.missing == ["@lists/none.txt"]
+
+
 def test_duplicates_via_repeats_symlinks_and_hard_links(tmp_path):
     files = tree(tmp_path)
     links = tmp_path / "links"
@@ -355,6 +417,22 @@ def test_cache_hit_when_unchanged_and_reread_when_changed(tmp_path):
     third = scan([str(tmp_path / "raw")], options)
     assert (third.cache_hits, third.read) == (1, 2)
     assert [e.imtype for e in third.exposures[:2]] == ["dark", "dark"]
+
+
+def test_cache_sees_a_header_edited_in_place_with_size_and_mtime_kept(tmp_path):
+    a = raw(tmp_path, "a", exp_type="NRC_DARK")
+    options = CatalogOptions(cache=tmp_path / "cache" / "catalog.sqlite")
+    assert [e.imtype for e in scan([str(a)], options).exposures] == ["dark"]
+    before = a.stat()
+    data = a.read_bytes()
+    edited = data.replace(b"'NRC_DARK'", b"'NRC_FLAT'", 1)
+    assert len(edited) == len(data) and edited != data
+    with open(a, "r+b") as stream:  # same file, same size
+        stream.write(edited)
+    os.utime(a, ns=(before.st_atime_ns, before.st_mtime_ns))  # mtime put back
+    assert (a.stat().st_size, a.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    again = scan([str(a)], options)
+    assert again.read == 1 and [e.imtype for e in again.exposures] == ["flat"]
 
 
 def cached_paths(cache: Path) -> set[str]:

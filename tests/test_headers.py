@@ -299,27 +299,29 @@ def test_reader_does_not_import_astropy(tmp_path):
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def identity(size: int, mtime_ns: int) -> SimpleNamespace:
+def identity(size: int, mtime_ns: int, ctime_ns: int = 5, inode: int = 7) -> SimpleNamespace:
     """What the cache looks at in an os.stat_result."""
-    return SimpleNamespace(st_size=size, st_mtime_ns=mtime_ns)
+    return SimpleNamespace(st_size=size, st_mtime_ns=mtime_ns, st_ctime_ns=ctime_ns,
+                           st_ino=inode)
 
 
 def test_cache_round_trip_and_schema(tmp_path: Path):
     cache = HeaderCache.open(tmp_path / "sub" / "c.sqlite")
     assert cache is not None
-    cache.store([("/a", 10, 20, "A,B,S_*", "", {"A": 1}), ("/b", 1, 2, "A", "empty file", None)])
+    cache.store([("/a", identity(10, 20), "A,B,S_*", "", {"A": 1}),
+                 ("/b", identity(1, 2), "A", "empty file", None)])
     stats = {"/a": identity(10, 20), "/b": identity(1, 2), "/c": identity(1, 1)}
     hits = cache.lookup(stats, ["A"], "A,S_*", lambda key: "A" in key.split(","))
     assert hits == {"/a": ({"A": 1}, ""), "/b": (None, "empty file")}
-    stale = cache.lookup({"/a": identity(10, 21)}, ["A"], "A,S_*", lambda key: True)
-    assert stale == {}
+    for changed in (identity(10, 21), identity(10, 20, ctime_ns=6), identity(10, 20, inode=8)):
+        assert cache.lookup({"/a": changed}, ["A"], "A,S_*", lambda key: True) == {}
     cache.close()
 
 
 def test_cache_keeps_values_json_alone_can_read(tmp_path: Path):
     cache = HeaderCache.open(tmp_path / "c.sqlite")
-    cache.store([("/a", 1, 1, "A", "", {"A": float("nan"), "B": 1e300, "C": "é"}),
-                 ("/b", 1, 1, "A", "", {"A": 2})])
+    cache.store([("/a", identity(1, 1), "A", "", {"A": float("nan"), "B": 1e300, "C": "é"}),
+                 ("/b", identity(1, 1), "A", "", {"A": 2})])
     hits = cache.lookup({"/a": identity(1, 1), "/b": identity(1, 1)}, ["A"], "A",
                         lambda key: True)
     assert math.isnan(hits["/a"][0]["A"]) and hits["/a"][0]["C"] == "é"

@@ -90,9 +90,10 @@ def read_exposure(path: str, options: CatalogOptions) -> Exposure:
         return Exposure(real, False, f"cannot read: {exc.strerror or exc}")
     if not stat.S_ISREG(info.st_mode):
         reason = "is a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
-        return Exposure(real, False, reason, size=info.st_size, mtime_ns=info.st_mtime_ns)
+        return Exposure(real, False, reason, size=info.st_size, mtime_ns=info.st_mtime_ns,
+                        ctime_ns=info.st_ctime_ns, inode=info.st_ino)
     ((_, values, error, _),) = read_many([real], plan.keywords)
-    return plan.exposure(real, info.st_size, info.st_mtime_ns, values, error)
+    return plan.exposure(real, info, values, error)
 
 
 @dataclass
@@ -291,7 +292,7 @@ def _scan(
             results[path] = (values, error)
         if cache is not None and fresh:
             cache.store(
-                (p, stats[p].st_size, stats[p].st_mtime_ns, plan.key, e, v)
+                (p, stats[p], plan.key, e, v)
                 for p, v, e, ok in fresh
                 if ok
             )
@@ -300,7 +301,7 @@ def _scan(
             cache.close()
     build = plan.exposure
     exposures = [
-        build(path, info.st_size, info.st_mtime_ns, *results[path])
+        build(path, info, *results[path])
         for path, info in stats.items()
     ]
     columns = tuple(dict.fromkeys(

@@ -8,7 +8,9 @@ type, MJD, completed steps, or the reasons it is unusable. Used by
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
+from math import isfinite
 from typing import TYPE_CHECKING, Any
 
 from refsmith.classify import Classifier
@@ -53,14 +55,15 @@ class Describer:
             return result
 
     def exposure(
-        self, path: str, size: int, mtime_ns: int, values: dict[str, Any] | None, error: str
+        self, path: str, info: os.stat_result, values: dict[str, Any] | None, error: str
     ) -> Exposure:
         """Build the Exposure of one file from its header values (or its read error).
 
         Unusable exposures (missing keyword, bad value, bad time) get ``imtype`` None.
         """
         if values is None:
-            return Exposure(path, False, error, size=size, mtime_ns=mtime_ns)
+            return Exposure(path, False, error, size=info.st_size, mtime_ns=info.st_mtime_ns,
+                            ctime_ns=info.st_ctime_ns, inode=info.st_ino)
         get = values.get
         key = tuple(map(get, self.setup_keywords))
         memo_key = (key, tuple(map(type, key)))  # types too: True == 1, 5.0 == 5
@@ -71,7 +74,7 @@ class Describer:
                 self._setups[memo_key] = setup
         reasons, instrument, detector, exp_type, readpatt, subarray, ngroups, nints, imtype = setup
         mjd = get(self.time_keywords[0]) if self.time_keywords else None
-        if type(mjd) is not float or self.time.date:
+        if type(mjd) is not float or not isfinite(mjd) or self.time.date:
             reasons = list(reasons)
             mjd = self._mjd(values, reasons)
         if self.classifier.uses_filename and not reasons:
@@ -92,14 +95,14 @@ class Describer:
         return Exposure(
             path, not reasons, "; ".join(reasons), None if reasons else imtype, instrument,
             detector, exp_type, readpatt, subarray, ngroups, nints, mjd, done, status, values,
-            size, mtime_ns,
+            info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino,
         )
 
     def _setup(self, values: Mapping[str, Any], path: str) -> tuple[Any, ...]:
         """Everything of an Exposure that depends only on the set-up keywords."""
         reasons = [f"missing {k}" for k in self.required if values.get(k) is None]
-        ngroups = _integer(values, "NGROUPS", reasons)
-        nints = _integer(values, "NINTS", reasons)
+        ngroups = _positive_integer(values, "NGROUPS", reasons)
+        nints = _positive_integer(values, "NINTS", reasons)
         imtype = None if self.classifier.uses_filename else self.classifier(values, path)
         return (
             tuple(reasons),
@@ -111,6 +114,7 @@ class Describer:
         )
 
     def _mjd(self, values: Mapping[str, Any], reasons: list[str]) -> float | None:
+        """The exposure's MJD, or None with the reason appended to ``reasons``."""
         if not self.time_keywords:
             return None
         first = self.time_keywords[0]
@@ -119,13 +123,7 @@ class Describer:
             reasons.append(f"missing {first} (time)")
             return None
         if not self.time.date:
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                return float(value)
-            try:
-                return float(str(value))
-            except ValueError:
-                reasons.append(f"{first} = {value!r} is not a number")
-                return None
+            return _finite(first, value, reasons)
         clock = None
         if len(self.time_keywords) > 1:
             clock = values.get(self.time_keywords[1])
@@ -153,6 +151,16 @@ def _text(value: Any) -> str | None:
     return value.strip().upper() if type(value) is str else str(value).strip().upper()
 
 
+def _positive_integer(values: Mapping[str, Any], keyword: str,
+                      reasons: list[str]) -> int | None:
+    """``keyword``'s value as an integer above 0; None (absent, or a reason appended)."""
+    value = _integer(values, keyword, reasons)
+    if value is not None and value < 1:
+        reasons.append(f"{keyword} = {value} is not a positive integer")
+        return None
+    return value
+
+
 def _integer(values: Mapping[str, Any], keyword: str, reasons: list[str]) -> int | None:
     value = values.get(keyword)
     if value is None or type(value) is int:
@@ -164,3 +172,19 @@ def _integer(values: Mapping[str, Any], keyword: str, reasons: list[str]) -> int
     except ValueError:
         reasons.append(f"{keyword} = {value!r} is not an integer")
         return None
+
+
+def _finite(keyword: str, value: Any, reasons: list[str]) -> float | None:
+    """``value`` (of ``keyword``, a time) as a finite float; None with a reason if not."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    else:
+        try:
+            number = float(str(value))
+        except ValueError:
+            reasons.append(f"{keyword} = {value!r} is not a number")
+            return None
+    if not isfinite(number):
+        reasons.append(f"{keyword} = {value!r} is not a finite number")
+        return None
+    return number

@@ -8,7 +8,9 @@ from pathlib import Path
 from refsmith.config import Config
 from refsmith.errors import RefsmithError
 from refsmith.model import Exposure, Group
-from refsmith.plan import Plan, build_plan
+from refsmith.naming import exposure_base
+from refsmith.plan import Plan, build_plan, output_root
+from refsmith.products import product_notes
 
 
 def find_exposure(plan: Plan, file: str) -> Exposure:
@@ -56,6 +58,9 @@ def explain(config: Config, file: str, run_dir: str | None = None) -> str:
         "steps done": ", ".join(exposure.completed_steps) or "none",
     }
     lines += [f"  {key:11s} {value}" for key, value in facts.items() if value is not None]
+    store = output_root(config) / "calibrated" / exposure_base(exposure.path)
+    if store.is_dir():
+        lines += ["  " + note for note in product_notes(store, config.pipeline.references)]
     calibration = plan.calibration
     if not exposure.usable:
         lines.append("recipes: none can use it until the problem above is fixed")

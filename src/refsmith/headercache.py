@@ -1,7 +1,9 @@
 """The SQLite cache of primary-header values read by :mod:`refsmith.headers`.
 
 ``<output root>/catalog.sqlite``, shared by every config of an output root; rows keyed by
-path + size + mtime_ns.
+path + size + mtime_ns + ctime_ns + inode: a header edited in place with its size and mtime
+kept still changes the ctime (version 1 keyed on size and mtime only, and showed the old
+header).
 """
 
 from __future__ import annotations
@@ -19,14 +21,14 @@ from refsmith.headers import STEP_PREFIX
 
 
 class HeaderCache:
-    """SQLite cache of header values, keyed by path + size + mtime_ns.
+    """SQLite cache of header values, keyed by path + size + mtime_ns + ctime_ns + inode.
 
     Each row stores the keyword values read (JSON) and which keywords were looked for,
     so that a row is reused only when it has every keyword needed now; a structural read
     error (not FITS, truncated) is cached too. WAL journal, ``synchronous=NORMAL``.
     """
 
-    SCHEMA_VERSION = 1
+    SCHEMA_VERSION = 2
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._db = connection
@@ -44,7 +46,8 @@ class HeaderCache:
                     db.execute("DROP TABLE IF EXISTS headers")
                     db.execute(
                         "CREATE TABLE headers (path TEXT PRIMARY KEY, size INTEGER NOT NULL,"
-                        " mtime_ns INTEGER NOT NULL, wanted TEXT NOT NULL, error TEXT NOT NULL,"
+                        " mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL,"
+                        " inode INTEGER NOT NULL, wanted TEXT NOT NULL, error TEXT NOT NULL,"
                         " keywords TEXT) WITHOUT ROWID"
                     )
                     db.execute(f"PRAGMA user_version = {cls.SCHEMA_VERSION}")
@@ -62,7 +65,8 @@ class HeaderCache:
     ) -> dict[str, tuple[dict[str, Any] | None, str]]:
         """Cached (values, error) of every file in ``stats`` whose row is still valid.
 
-        A row is valid when size and mtime_ns equal the file's and it looked for every
+        A row is valid when size, mtime_ns, ctime_ns and inode equal the file's and it
+        looked for every
         keyword needed now (``covered_by(row's key)``). Values of keywords not needed now
         are dropped (when the row's key differs from ``key``).
         """
@@ -75,9 +79,10 @@ class HeaderCache:
         hits: dict[str, tuple[dict[str, Any] | None, str]] = {}
         valid: list[tuple[str, bool]] = []  # (path, keep every value)
         blobs: list[str] = []
-        for path, size, mtime_ns, wanted, error, blob in rows:
+        for path, size, mtime_ns, ctime_ns, inode, wanted, error, blob in rows:
             info = stats.get(path)
-            if info is None or info.st_mtime_ns != mtime_ns or info.st_size != size:
+            if (info is None or info.st_mtime_ns != mtime_ns or info.st_size != size
+                    or info.st_ctime_ns != ctime_ns or info.st_ino != inode):
                 continue
             if error:
                 hits[path] = (None, error)
@@ -98,7 +103,8 @@ class HeaderCache:
         return hits
 
     def _rows(self, stats: Mapping[str, os.stat_result]) -> list[tuple[Any, ...]]:
-        query = "SELECT path, size, mtime_ns, wanted, error, keywords FROM headers"
+        query = ("SELECT path, size, mtime_ns, ctime_ns, inode, wanted, error, keywords "
+                 "FROM headers")
         if len(stats) > 2000:
             return self._db.execute(query).fetchall()
         paths = list(stats)
@@ -109,16 +115,18 @@ class HeaderCache:
             rows.extend(self._db.execute(f"{query} WHERE path IN ({marks})", chunk))
         return rows
 
-    def store(self, rows: Iterable[tuple[str, int, int, str, str, dict[str, Any] | None]]) -> None:
-        """Insert or replace rows of (path, size, mtime_ns, key, error, values)."""
+    def store(self, rows: Iterable[tuple[str, os.stat_result, str, str,
+                                         dict[str, Any] | None]]) -> None:
+        """Insert or replace rows of (path, its stat, key, error, values)."""
         dumps = json.dumps
         try:
             with self._db:
                 self._db.executemany(
-                    "INSERT OR REPLACE INTO headers VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO headers VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
-                        (p, s, m, k, e, None if v is None else dumps(v))
-                        for p, s, m, k, e, v in rows
+                        (p, i.st_size, i.st_mtime_ns, i.st_ctime_ns, i.st_ino, k, e,
+                         None if v is None else dumps(v))
+                        for p, i, k, e, v in rows
                     ),
                 )
         except sqlite3.Error as exc:

@@ -53,7 +53,9 @@ class CalibrationJob:
     ``overrides`` maps step -> reftype -> file path; ``depends_on`` holds ids of jobs that
     make a reference file this job uses (``self`` references). ``memory`` is the estimated
     peak memory (bytes) of the job above its worker's base (:mod:`refsmith.memory`; 0 =
-    no estimate).
+    no estimate). ``identities`` holds the metadata of the raw exposure and the start file
+    when the plan was made (:mod:`refsmith.identity`): the worker refuses to run on a file
+    changed since.
     """
 
     id: str
@@ -70,6 +72,7 @@ class CalibrationJob:
     recipes: tuple[str, ...] = ()
     depends_on: tuple[str, ...] = ()
     memory: int = 0
+    identities: Mapping[str, Mapping[str, int]] = field(default_factory=dict, hash=False)
 
     @property
     def final_output(self) -> Output:
@@ -93,6 +96,7 @@ class CalibrationJob:
             "recipes": list(self.recipes),
             "depends_on": list(self.depends_on),
             "memory": self.memory,
+            "identities": {p: dict(i) for p, i in self.identities.items()},
         }
 
     @classmethod
@@ -112,23 +116,29 @@ class CalibrationJob:
             recipes=tuple(data.get("recipes", ())),
             depends_on=tuple(data.get("depends_on", ())),
             memory=int(data.get("memory", 0)),
+            identities={p: dict(i) for p, i in data.get("identities", {}).items()},
         )
 
 
 @record
 class ReffileInput:
-    """One member of a group: its role, raw exposure and the calibrated file to read."""
+    """One member of a group: its role, raw exposure and the calibrated file to read;
+    ``identity``: the raw exposure's metadata when the plan was made
+    (:mod:`refsmith.identity`; empty: not checked)."""
 
     role: str
     exposure: str
     path: str
+    identity: Mapping[str, int] = field(default_factory=dict, hash=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"role": self.role, "exposure": self.exposure, "path": self.path}
+        return {"role": self.role, "exposure": self.exposure, "path": self.path,
+                "identity": dict(self.identity)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ReffileInput:
-        return cls(role=data["role"], exposure=data["exposure"], path=data["path"])
+        return cls(role=data["role"], exposure=data["exposure"], path=data["path"],
+                   identity=dict(data.get("identity", {})))
 
 
 @record

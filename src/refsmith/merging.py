@@ -122,7 +122,8 @@ class Request:
 
 def calibration_jobs(requests: Mapping[tuple[str, str], Request], store: Path,
                       base_name: Callable[[str], str], resolver: ReferenceResolver,
-                      uses_self: bool, recipe_names: Sequence[str]
+                      uses_self: bool, recipe_names: Sequence[str],
+                      scanned: Mapping[str, Exposure] = {}
                       ) -> tuple[list[CalibrationJob],
                                  dict[tuple[str, frozenset[str]], tuple[str, str]],
                                  dict[str, str]]:
@@ -130,7 +131,9 @@ def calibration_jobs(requests: Mapping[tuple[str, str], Request], store: Path,
     (exposure, state); the recipe that owns each job (for the statistics).
 
     Each job carries its memory estimate (:func:`refsmith.memory.calibration_memory` of
-    the raw exposure's NINTS, NGROUPS, SUBSIZE2 x SUBSIZE1 and the steps it runs)."""
+    the raw exposure's NINTS, NGROUPS, SUBSIZE2 x SUBSIZE1 and the steps it runs), and
+    the identity of its raw exposure and start file (a product read as a start candidate:
+    ``scanned``, by path)."""
     jobs: list[CalibrationJob] = []
     produced: dict[tuple[str, frozenset[str]], tuple[str, str]] = {}
     owners: dict[str, str] = {}
@@ -149,6 +152,9 @@ def calibration_jobs(requests: Mapping[tuple[str, str], Request], store: Path,
         label = safe_label(base)
         keywords = raw.keywords
         ny, nx = frame_shape(instrument, keywords.get("SUBSIZE1"), keywords.get("SUBSIZE2"))
+        identities = {path: raw.identity}
+        if start != path and start in scanned:
+            identities[start] = scanned[start].identity
         templates = job_templates(instrument, request.start_steps,
                                   frozenset(request.targets), frozenset(request.saves),
                                   frozenset(request.fitopt))
@@ -186,6 +192,7 @@ def calibration_jobs(requests: Mapping[tuple[str, str], Request], store: Path,
                 recipes=tuple([n for n in recipe_names if n in names]),
                 depends_on=depends,
                 memory=calibration_memory(raw.nints, raw.ngroups, ny, nx, template.chain),
+                identities=identities,
             ))
             finals = {n for n, _ in request.targets[template.final]}
             owners[job_id] = next(n for n in recipe_names if n in finals)

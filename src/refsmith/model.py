@@ -48,6 +48,8 @@ class Exposure:
         Steps whose S_* keyword is COMPLETE, in the instrument's pipeline order.
     keywords : mapping
         FITS keyword -> value for every keyword read (standard, required, optional, time).
+    size, mtime_ns, ctime_ns, inode : int
+        The file's metadata when it was scanned (see :attr:`identity`).
     """
 
     path: str
@@ -67,6 +69,14 @@ class Exposure:
     keywords: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
     size: int = 0
     mtime_ns: int = 0
+    ctime_ns: int = 0
+    inode: int = 0
+
+    @property
+    def identity(self) -> dict[str, int]:
+        """The file's metadata identity when it was scanned (:mod:`refsmith.identity`)."""
+        return {"size": self.size, "mtime_ns": self.mtime_ns, "ctime_ns": self.ctime_ns,
+                "inode": self.inode}
 
     def value(self, keyword: str) -> Any:
         """Return the header value of ``keyword`` (upper case FITS name), or None."""

@@ -267,12 +267,12 @@ def plan_calibration(exposures: Sequence[Exposure], recipes: Sequence[RecipeSpec
     # 5. calibration jobs
     uses_self = any(str(v).strip().lower() == "self" for v in options.references.values())
     jobs, produced, owners = calibration_jobs(requests, store, base_name, resolver,
-                                              uses_self, [r.name for r in recipes])
+                                              uses_self, [r.name for r in recipes], headers)
     check_clashes(jobs)
 
     # 6. reffile and combine jobs
     reffile_jobs = refjobs.reffile_jobs(groups, member_state, produced, spec_by_name, out_root,
-                                        options.config_digest)
+                                        options.config_digest, by_path)
     combine_jobs = refjobs.combine_jobs(combines, reffile_jobs, out_root, options.config_digest)
     if uses_self:  # only 'self' references can make a cycle
         edges: dict[str, list[str]] = {j.id: list(j.depends_on) for j in jobs}

@@ -3,10 +3,12 @@
 A calibration job's outputs count as done only when the files exist with exactly their
 target S_* state (:func:`outputs_valid`). Every product gets a provenance sidecar
 ``<product>.provenance.json`` (jwst version, reference files with their size and
-modification time, the configured ``pipeline.references`` values, the job); a product
-whose sidecar disagrees with the current installation or configuration is renamed
-``<name>.fits.superseded`` so the plan makes it again. Off-line, every reference type a
-step needs must be configured (:func:`check_offline_references`).
+modification time, the configured ``pipeline.references`` values, the job, and the raw
+exposure's identity with its content digest); a product whose sidecar disagrees with the
+current installation, configuration or raw file is renamed ``<name>.fits.superseded`` (its
+sidecar says why) so the plan makes it again. Jobs check their inputs against the
+identities the plan recorded before they run (:func:`input_changes`). Off-line, every
+reference type a step needs must be configured (:func:`check_offline_references`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from typing import Any
 
 from refsmith.errors import PlanError, RefsmithError
 from refsmith.files import atomic_write_text
-from refsmith.jobs import CalibrationJob
+from refsmith.identity import IDENTITY_FIELDS, changed, file_identity
+from refsmith.jobs import CalibrationJob, ReffileInput
 
 PROVENANCE_SCHEMA = "refsmith.provenance/1"
 SUPERSEDED_SUFFIX = ".superseded"
@@ -88,15 +91,15 @@ def provenance_path(product: str | Path) -> Path:
 
 
 def _file_identity(path: str) -> dict[str, int] | None:
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return {"size": info.st_size, "mtime_ns": info.st_mtime_ns}
+    identity = file_identity(path)
+    return None if identity is None else {k: identity[k] for k in ("size", "mtime_ns")}
 
 
 def provenance(job: CalibrationJob, product: Path, steps: Sequence[str],
-                config_references: Mapping[str, str], jwst_version: str) -> dict[str, Any]:
+               config_references: Mapping[str, str], jwst_version: str,
+               inputs: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The sidecar of one product; ``inputs``: path -> identity (with its digest) of the
+    raw exposure and start file when the job started (what the worker measured)."""
     ran = [s for s in job.steps_to_run if s in steps]
     references = {f"{s}.{rt}": str(v) for s in ran
                   for rt, v in sorted(job.overrides.get(s, {}).items())}
@@ -116,8 +119,40 @@ def provenance(job: CalibrationJob, product: Path, steps: Sequence[str],
         "references": references,
         "reference_files": {f: _file_identity(f) for f in files},
         "config_references": {rt: config_references.get(rt, "crds") for rt in reftypes},
+        "inputs": {p: dict(i) for p, i in (inputs or {}).items() if i},
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+def _sidecar(product: str | Path) -> dict[str, Any]:
+    try:
+        data = json.loads(provenance_path(product).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def input_changes(identities: Mapping[str, Mapping[str, Any]]) -> str:
+    """Why one of the files ``identities`` describes is no longer that file ('' if none)."""
+    for path, recorded in identities.items():
+        reason = changed(path, recorded) if recorded else ""
+        if reason:
+            return reason
+    return ""
+
+
+def reffile_input_changes(inputs: Sequence[ReffileInput]) -> str:
+    """Why an input of a reference-file job is not what the plan saw ('' if none): its
+    raw exposure changed since the plan, or its product was made from another version of
+    the raw exposure (the product's sidecar says which)."""
+    for item in inputs:
+        reason = changed(item.exposure, item.identity) if item.identity else ""
+        if reason:
+            return f"raw exposure {reason}"
+        made_from = dict(_sidecar(item.path).get("inputs", {})).get(item.exposure)
+        if item.path != item.exposure and made_from and changed(item.exposure, made_from):
+            return f"{item.path} was made from an earlier version of {item.exposure}"
+    return ""
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:
@@ -126,12 +161,23 @@ def write_json(path: Path, data: Mapping[str, Any]) -> None:
 
 def stale_reason(product: Path, config_references: Mapping[str, str],
                   jwst_version: str) -> str:
-    """Why a product's sidecar disagrees with now ('' = it agrees, or has no sidecar)."""
-    sidecar = provenance_path(product)
-    try:
-        data = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    """Why a product's sidecar disagrees with now ('' = it agrees, or has no sidecar).
+
+    A raw exposure whose metadata changed but whose content digest is the one recorded
+    (copied, restored) still agrees; its sidecar is updated so it is not hashed again.
+    """
+    data = _sidecar(product)
+    if not data:
         return ""
+    for path, recorded in dict(data.get("inputs", {})).items():
+        reason = changed(path, recorded)
+        if reason:
+            return f"input {reason} since the product was made"
+        now = file_identity(path)
+        if now is not None and any(now[f] != recorded.get(f, now[f]) for f in IDENTITY_FIELDS):
+            data["inputs"][path] = {**recorded, **now}  # same content: remember the new
+            with contextlib.suppress(OSError):
+                write_json(provenance_path(product), data)
     if data.get("jwst") != jwst_version:
         return f"made with jwst {data.get('jwst')}, now {jwst_version}"
     for path, identity in dict(data.get("reference_files", {})).items():
@@ -144,16 +190,43 @@ def stale_reason(product: Path, config_references: Mapping[str, str],
     return ""
 
 
-def supersede(paths: Sequence[Path]) -> list[str]:
+def supersede(reasons: Mapping[Path, str]) -> list[dict[str, str]]:
+    """Rename each product (and its sidecar) ``*.superseded``; the sidecar keeps the reason
+    (``superseded_because``). Returns ``{"path", "reason"}`` of each product moved."""
     moved = []
-    for path in paths:
+    for path, reason in sorted(reasons.items()):
         with contextlib.suppress(FileNotFoundError):
             os.replace(path, path.with_name(path.name + SUPERSEDED_SUFFIX))
-            moved.append(str(path))
+            moved.append({"path": str(path), "reason": reason})
+        data = _sidecar(path)
         sidecar = provenance_path(path)
         with contextlib.suppress(FileNotFoundError):
-            os.replace(sidecar, sidecar.with_name(sidecar.name + SUPERSEDED_SUFFIX))
+            target = sidecar.with_name(sidecar.name + SUPERSEDED_SUFFIX)
+            os.replace(sidecar, target)
+            with contextlib.suppress(OSError):
+                write_json(target, {**data, "superseded_because": reason})
     return moved
+
+
+def product_notes(directory: Path, config_references: Mapping[str, str]) -> list[str]:
+    """What ``refsmith explain`` says of an exposure's calibrated products: the ones set
+    aside and why, and the ones the next run will set aside (stale) and why."""
+    notes = []
+    suffix = ".provenance.json" + SUPERSEDED_SUFFIX
+    for sidecar in sorted(directory.glob("*" + suffix)):
+        try:
+            reason = json.loads(sidecar.read_text(encoding="utf-8")).get("superseded_because")
+        except (OSError, ValueError, AttributeError):
+            reason = None
+        name = sidecar.name[: -len(suffix)] + ".fits"
+        notes.append(f"superseded {name}: {reason or 'no reason recorded'}")
+    version = installed_jwst_version()
+    for sidecar in sorted(directory.glob("*.provenance.json")):
+        product = sidecar.with_name(sidecar.name[: -len(".provenance.json")] + ".fits")
+        reason = stale_reason(product, config_references, version) if product.is_file() else ""
+        if reason:
+            notes.append(f"stale {product.name} (the next run makes it again): {reason}")
+    return notes
 
 
 def store_products_used(plan: Any, store_dir: Path) -> set[Path]:

@@ -79,10 +79,11 @@ def self_lookup(recipes: Sequence[RecipeSpec], specs: CombineSpecs, out_root: Pa
 def reffile_jobs(groups: Sequence[Group],
                  member_state: Mapping[str, list[tuple[StartChoice, frozenset[str]]]],
                  produced: Mapping[tuple[str, frozenset[str]], tuple[str, str]],
-                 spec_by_name: Mapping[str, RecipeSpec], out_root: Path, config_digest: str
-                 ) -> list[ReffileJob]:
+                 spec_by_name: Mapping[str, RecipeSpec], out_root: Path, config_digest: str,
+                 by_path: Mapping[str, Exposure] = {}) -> list[ReffileJob]:
     """One reference-file job per group, after the calibration jobs of its members, with
-    its recipe's memory budget."""
+    its recipe's memory budget; each input carries its raw exposure's identity (from
+    ``by_path``)."""
     reffile_jobs: list[ReffileJob] = []
     reffile_dirs = {n: os.path.join(out_root, "reffiles", n, "") for n in spec_by_name}
     for group in groups:
@@ -92,8 +93,10 @@ def reffile_jobs(groups: Sequence[Group],
             made = produced.get((member.path, target))
             if made:
                 depends.add(made[0])
+            raw = by_path.get(member.path)
             inputs.append(ReffileInput(member.role, member.path,
-                                       made[1] if made else choice.start_file))
+                                       made[1] if made else choice.start_file,
+                                       raw.identity if raw is not None else {}))
         reffile_jobs.append(ReffileJob(
             id=f"reffile-{group.id}", recipe=group.recipe, reftype=group.reftype,
             group=group.id, plugin=recipe.plugin or group.recipe, inputs=tuple(inputs),

@@ -54,9 +54,15 @@ def job_nodes(calibration_jobs: Sequence[CalibrationJob], reffile_jobs: Sequence
 
 
 def _newer_than_inputs(output: str, inputs: Sequence[str]) -> bool:
+    """Whether ``output`` was made after every input last changed (mtime, or ctime: a
+    file rewritten with its mtime put back still has a new ctime)."""
     try:
         made = os.stat(output).st_mtime_ns
-        return all(os.stat(p).st_mtime_ns <= made for p in inputs)
+        for path in inputs:
+            info = os.stat(path)
+            if max(info.st_mtime_ns, info.st_ctime_ns) > made:
+                return False
+        return True
     except OSError:
         return False
 

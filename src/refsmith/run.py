@@ -22,7 +22,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,13 @@ from refsmith.execute.base import Notice
 from refsmith.execute.dag import DagOutcome, Node, execute_dag
 from refsmith.execute.progress import Reporter, sigterm_as_interrupt
 from refsmith.execute.worker import WorkerSettings
+from refsmith.files import (
+    disk_full_error,
+    disk_full_message,
+    disk_full_stops,
+    remove_files,
+    stale_temporaries,
+)
 from refsmith.jobs import CalibrationJob
 from refsmith.memory import default_max_memory, parse_memory
 from refsmith.products import (
@@ -46,7 +53,7 @@ from refsmith.products import (
     write_json,
 )
 from refsmith.resume import ForceRedo, job_nodes, keep_earlier_products
-from refsmith.store import FINISHED, JobStore, RunLock
+from refsmith.store import FINISHED, JobStore, RunLock, StoreWriteError
 
 __all__ = [
     "RunOptions",
@@ -128,18 +135,23 @@ class RunSummary:
     executed: int = 0
     retried: int = 0
     lost_workers: int = 0
-    superseded: list[str] = field(default_factory=list)
+    superseded: list[dict[str, str]] = field(default_factory=list)  # path, reason
     dry_run: bool = False
     stopped_early: bool = False
     seconds: float = 0.0
     jobs: int = 0
     report: str = ""
     report_error: str = ""
+    timed_out: int = 0
+    stopped: str = ""  # why the run stopped before its end (disk full), '' otherwise
+    cleaned: list[str] = field(default_factory=list)  # stale temporaries removed
 
     @property
     def exit_code(self) -> int:
-        """0 all done (or dry run), 1 some job failed or is blocked."""
-        return 1 if self.counts.get("failed") or self.counts.get("blocked") else 0
+        """0 all done (or dry run), 1 some job failed or is blocked, or the run stopped
+        (e.g. the disk is full)."""
+        failed = self.counts.get("failed") or self.counts.get("blocked")
+        return 1 if failed or self.stopped else 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -149,7 +161,8 @@ class RunSummary:
             "blocked": self.blocked, "superseded": self.superseded, "dry_run": self.dry_run,
             "stopped_early": self.stopped_early, "seconds": round(self.seconds, 3),
             "exit_code": self.exit_code, "report": self.report,
-            "report_error": self.report_error,
+            "report_error": self.report_error, "timed_out": self.timed_out,
+            "stopped": self.stopped, "cleaned": self.cleaned,
         }
 
 
@@ -165,6 +178,50 @@ def _memory_options(config: Any, options: RunOptions) -> tuple[int | None, int |
     execution = config.execution
     return (parse_memory(options.max_memory or execution.max_memory, "max_memory"),
             parse_memory(options.recycle_memory or execution.recycle_memory, "recycle_memory"))
+
+
+def job_timeout(config: Any, kind: str, recipe: str | None = None) -> float:
+    """A job's time limit in seconds (0 = none): ``recipes.<recipe>.timeout`` for its
+    reference-file and combine jobs, else ``execution.timeout.<kind>``."""
+    if kind in ("reffile", "combine") and recipe in config.recipes:
+        own = config.recipes[recipe].timeout
+        if own is not None:
+            return float(own)
+    return float(getattr(config.execution.timeout, kind, 0.0) or 0.0)
+
+
+def _with_timeouts(config: Any, nodes: Sequence[Node]) -> list[Node]:
+    return [replace(node, timeout=job_timeout(config, node.kind, node.job.get("recipe")))
+            for node in nodes]
+
+
+RUN_DIR_FILES = ("plan.json", "catalog.ecsv", "groups.ecsv", "leftovers.ecsv", "report.html")
+"""Files refsmith writes (through temporaries) at the top of a run directory."""
+
+
+def stale_run_temporaries(run_dir: Path, plan: Any, store_dir: Path) -> list[Path]:
+    """Temporaries an interrupted run left (kill -9, a killed or timed-out worker).
+
+    Only names refsmith writes (:mod:`refsmith.files`), only in this run directory (its
+    own files; ``reffiles/<recipe>/`` and ``final/<recipe>/``: any refsmith temporary, the
+    run lock keeps these to this run) and beside the calibrated products of this plan
+    (those it makes and those it reuses, with their provenance sidecars; there only
+    temporaries whose writer's pid is gone from this host, as the store is shared).
+    """
+    found = stale_temporaries(run_dir, targets=RUN_DIR_FILES, exclusive=True)
+    for kind in ("reffiles", "final"):
+        with contextlib.suppress(OSError):
+            for sub in sorted((run_dir / kind).iterdir()):
+                if sub.is_dir() and not sub.is_symlink():
+                    found += stale_temporaries(sub, exclusive=True)
+    targets: dict[Path, set[str]] = {}
+    products = [Path(o.path) for job in plan.calibration.calibration_jobs for o in job.outputs]
+    for product in [*products, *store_products_used(plan, store_dir)]:
+        targets.setdefault(product.parent, set()).update(
+            (product.name, provenance_path(product).name))
+    for directory, names in sorted(targets.items()):
+        found += stale_temporaries(directory, targets=names)
+    return found
 
 
 def _executor(config: Any, options: RunOptions, settings: WorkerSettings,
@@ -200,13 +257,14 @@ def _plan(config: Any, inputs: Sequence[str], run_dir: Path, options: RunOptions
     jwst_version = installed_jwst_version()
     plan = build_plan(config, inputs, run_dir=str(run_dir), use_cache=options.use_cache)
     if force_calibration:
-        stale = sorted(store_products_of(plan, store_dir))
+        stale = {p: "--force-redo" for p in store_products_of(plan, store_dir)}
         if stale:
             summary.superseded += supersede(stale)
             plan = build_plan(config, inputs, run_dir=str(run_dir), use_cache=options.use_cache)
     for _ in range(5):  # a superseded product may reveal an older one that is stale too
-        stale = sorted(p for p in store_products_used(plan, store_dir)
-                       if stale_reason(p, references, jwst_version))
+        reasons = {p: stale_reason(p, references, jwst_version)
+                   for p in store_products_used(plan, store_dir)}
+        stale = {p: reason for p, reason in reasons.items() if reason}
         if not stale:
             break
         summary.superseded += supersede(stale)
@@ -274,7 +332,11 @@ def run(config: Any, inputs: Sequence[str] = (), options: RunOptions | None = No
         calibration_jobs = list(plan.calibration.calibration_jobs)
         if offline:
             calibration_jobs = check_offline_references(calibration_jobs)
-        write_run_dir(plan)
+        # what a killed run left under temporary names (the lock says none runs now)
+        summary.cleaned += map(str, remove_files(stale_run_temporaries(run_dir, plan,
+                                                                       store_dir)))
+        with disk_full_stops(run_dir):
+            write_run_dir(plan)
         reffile_jobs = plan.calibration.reffile_jobs
         combine_jobs = plan.calibration.combine_jobs
         summary.jobs = len(calibration_jobs) + len(reffile_jobs) + len(combine_jobs)
@@ -290,6 +352,7 @@ def run(config: Any, inputs: Sequence[str] = (), options: RunOptions | None = No
             previous = {r.id: r for r in store.jobs()}
             nodes = job_nodes(calibration_jobs, reffile_jobs, combine_jobs, previous, logs,
                               options.force_redo, dict(config.pipeline.references))
+            nodes = _with_timeouts(config, nodes)
             store.sync_plan((n.id, n.kind, n.depends_on, n.log_path) for n in nodes)
             keep_earlier_products(store, previous, {n.id for n in nodes})
             made_here = {p for r in previous.values() if r.state in FINISHED for p in r.outputs}
@@ -307,21 +370,35 @@ def run(config: Any, inputs: Sequence[str] = (), options: RunOptions | None = No
                 if todo:
                     executor = _executor(config, options, settings, reporter.notice)
                     executor.start()
+                    stopped, began = "", time.time()
                     try:
                         outcome = execute_dag(
                             nodes, store, executor, settings.to_dict(), retries=retries,
                             max_jobs=options.max_jobs,
                             progress=reporter if options.progress != "none" else None,
                             on_success=on_success)
+                    except StoreWriteError as error:  # disk full: stop, store consistent
+                        stopped = str(error)
                     finally:
                         executor.shutdown()
+                        # what killed (timed-out, interrupted) workers left
+                        summary.cleaned += map(str, remove_files(
+                            stale_run_temporaries(run_dir, plan, store_dir)))
+                    if stopped:
+                        with contextlib.suppress(StoreWriteError):  # else: the next run's
+                            store.recover()
+                        outcome.stopped = stopped
+                        outcome.executed = sum(1 for a in store.attempts()
+                                               if (a["started"] or 0) >= began)
                 else:
                     for node in nodes:
                         store.set_state(node.id, node.state)
             summary.executed = outcome.executed
             summary.retried = outcome.retried
             summary.lost_workers = outcome.lost_workers
+            summary.timed_out = outcome.timed_out
             summary.stopped_early = outcome.stopped_early
+            summary.stopped = outcome.stopped
             summary.counts = store.counts()
             for record in store.jobs(in_plan_only=True):
                 if record.state == "failed":
@@ -330,7 +407,10 @@ def run(config: Any, inputs: Sequence[str] = (), options: RunOptions | None = No
                 elif record.state == "blocked":
                     summary.blocked.append({"id": record.id, "reason": record.error})
             summary.seconds = time.perf_counter() - started
-            store.set_meta("last_run", summary.to_dict() | {"ended": time.time()})
+            try:
+                store.set_meta("last_run", summary.to_dict() | {"ended": time.time()})
+            except StoreWriteError as error:
+                summary.stopped = summary.stopped or str(error)
     if options.report:
         from refsmith.report import build_report
 
@@ -338,6 +418,11 @@ def run(config: Any, inputs: Sequence[str] = (), options: RunOptions | None = No
             summary.report = str(build_report(run_dir))
         except RefsmithError as error:  # the run's results stand; say why there is no report
             summary.report_error = str(error)
+        except OSError as error:  # e.g. no space left for report.html
+            full = disk_full_error(error)
+            summary.report_error = (f"cannot write {run_dir / 'report.html'}: "
+                                    + (disk_full_message(full, run_dir) if full
+                                       else str(error.strerror or error)))
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -358,9 +443,19 @@ def _make_on_success(references: Mapping[str, str], jwst_version: str) -> Any:
             product = Path(output.path)
             if not product.is_file():
                 return f"the job finished but its output {product} is not on disk"
-            with contextlib.suppress(OSError):
+        for output in job.outputs:
+            product = Path(output.path)
+            try:
                 write_json(provenance_path(product),
-                            provenance(job, product, output.steps, references, jwst_version))
+                           provenance(job, product, output.steps, references, jwst_version,
+                                      completion.result.get("inputs")))
+            except OSError as exc:  # a product without provenance would be trusted later
+                for made in job.outputs:
+                    Path(made.path).unlink(missing_ok=True)
+                full = disk_full_error(exc, product.parent)
+                why = (f"{full.strerror.lower()} ({product.parent})" if full is not None
+                       else str(exc.strerror or exc))
+                return f"cannot write the provenance of {product.name}: {why}"
         return ""
 
     return on_success

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from refsmith.files import disk_full_error, disk_full_message, is_disk_full_message
 from refsmith.memory import keep_freed_memory, peak_rss, reset_peak_rss, resident_memory
 
 __all__ = ["WorkerSettings", "prepare_worker", "run_task"]
@@ -100,7 +101,10 @@ def prepare_worker(settings: WorkerSettings) -> str:
         keep_freed_memory()  # big arrays reused, not page-faulted in again; see memory.py
         _prepare_error = ""
     except (Exception, SystemExit) as exc:
-        _prepare_error = f"worker set-up failed: {type(exc).__name__}: {exc}"
+        full = disk_full_error(exc)
+        _prepare_error = ("worker set-up failed: " + (
+            disk_full_message(full, settings.crds_path or ".") if full
+            else f"{type(exc).__name__}: {exc}"))
     _prepared = settings
     return _prepare_error
 
@@ -120,7 +124,8 @@ def run_task(task: Mapping[str, Any]) -> dict[str, Any]:
         ``id``, ``ok``, ``outputs``, ``error``, ``log_path``, ``seconds``, ``rss`` (bytes,
         after the job, freed memory given back), ``peak_rss`` (the process's peak
         resident memory during the job, bytes; None where it cannot be measured) and
-        ``pid``; ``permanent`` True when retrying cannot help.
+        ``pid``; ``permanent`` True when retrying cannot help; ``disk_full`` True when the
+        job failed for lack of space (its error says ``no space left on device (path)``).
     """
     started = time.perf_counter()
     log_path = str(task.get("log_path", ""))
@@ -136,9 +141,14 @@ def run_task(task: Mapping[str, Any]) -> dict[str, Any]:
             else:
                 result = _dispatch(kind, task["job"], log_path, settings.param_overrides)
         except (Exception, SystemExit) as exc:
+            full = disk_full_error(exc)
             result = {"ok": False, "outputs": [],
-                      "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+                      "error": (disk_full_message(full, log_path or ".") if full else
+                                f"{type(exc).__name__}: {exc}"),
+                      "traceback": traceback.format_exc()}
             _append_log(log_path, result["traceback"])
+        if not result.get("ok") and is_disk_full_message(str(result.get("error") or "")):
+            result["disk_full"] = True  # the DAG loop stops the run: see execute.dag
         peak = peak_rss() if measured else None
         gc.collect()  # datamodels are freed with their reference cycles (gc is frozen)
     result.update(id=task.get("id"), log_path=result.get("log_path") or log_path,
@@ -179,12 +189,29 @@ def _calibration(data: Mapping[str, Any], log_path: str) -> dict[str, Any]:
                    "one 'product' per state, at most one 'fitopt')")
         _append_log(log_path, message)
         return {"ok": False, "outputs": [], "error": message, "permanent": True}
+    from refsmith.identity import file_identity
+    from refsmith.products import input_changes
+
+    problem = input_changes(job.identities)
+    if problem:
+        return _changed(problem, log_path)
+    # what the job reads, the raw exposure with its content digest (for the provenance)
+    inputs = {path: file_identity(path, digest=path == job.exposure)
+              for path in dict.fromkeys([job.exposure, job.start_file])}
     result = run_calibration(
         job.start_file, job.steps_to_run,
         [(o.steps, o.path) for o in job.outputs if o.kind == "product"], job.overrides,
         log_path, instrument=job.instrument or None, fitopt=fitopt[0] if fitopt else None,
     )
-    return _result_dict(result)
+    return _result_dict(result) | {"inputs": inputs}
+
+
+def _changed(problem: str, log_path: str) -> dict[str, Any]:
+    """A job's failure: one of its inputs is not what the plan saw (retrying cannot help)."""
+    message = (f"{problem} since the plan was made: not used; run again to plan with the "
+               "files as they are now")
+    _append_log(log_path, message)
+    return {"ok": False, "outputs": [], "error": message, "permanent": True}
 
 
 def _plugin(kind: str, data: Mapping[str, Any], log_path: str,
@@ -201,6 +228,12 @@ def _plugin(kind: str, data: Mapping[str, Any], log_path: str,
     from refsmith.jobs import CombineJob, ReffileJob
 
     job = ReffileJob.from_dict(data) if kind == "reffile" else CombineJob.from_dict(data)
+    if kind == "reffile":
+        from refsmith.products import reffile_input_changes
+
+        problem = reffile_input_changes(job.inputs)
+        if problem:
+            return _changed(problem, log_path)
     return _result_dict(function(job, log_path, param_overrides=dict(param_overrides)))
 
 
