@@ -344,23 +344,26 @@ def test_list_files_with_comments_relative_paths_and_nesting(tmp_path):
 
 
 def test_config_list_files_are_read_relative_to_the_config(tmp_path, monkeypatch):
+    from refsmith.plan import input_paths
+
     files = tree(tmp_path)
     (tmp_path / "lists").mkdir()
     (tmp_path / "lists" / "darks.txt").write_text("../raw/a_uncal.fits\n")
     (tmp_path / "home").mkdir()
     (tmp_path / "home" / "more.txt").write_text(f"{files['b']}\n")
-    (tmp_path / "@odd_uncal.fits").write_bytes(files["c"].read_bytes())
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path / "raw")  # not the config's directory
+    (tmp_path / "raw" / "cli.txt").write_text("sub/deep/c_uncal.fits\n")
     config = parse_config(
-        "inputs:\n  paths: ['@lists/darks.txt', '@~/more.txt', '@lists/none.txt', "
-        "'@odd_uncal.fits']\nrecipes: {dark: {imtypes: D}}\n", base_dir=tmp_path)
-    # as `refsmith plan` and `refsmith scan` pass them: made absolute by Config.resolve
-    inputs = [str(config.resolve(p)) for p in config.inputs.paths]
+        "inputs:\n  paths: ['@lists/darks.txt', '@~/more.txt', '@lists/none.txt']\n"
+        "recipes: {dark: {imtypes: D}}\n", base_dir=tmp_path)
+    # as `refsmith plan` and `refsmith scan` pass them: the config's relative to the config,
+    # the command line's (here @cli.txt) relative to the current directory
+    inputs = input_paths(config, ["@cli.txt"])
+    assert inputs[0] == f"@{tmp_path / 'lists' / 'darks.txt'}" and inputs[-1].startswith("@/")
     found = discover(inputs, OPTIONS.pattern, config.base_dir)
-    # an existing file named @odd_uncal.fits stays a file, not a list
-    assert found.paths == [str(tmp_path / "@odd_uncal.fits"), str(files["a"]), str(files["b"])]
-    assert found.missing == ["@lists/none.txt"]
+    assert found.paths == [str(files["a"]), str(files["b"]), str(files["c"])]
+    assert found.missing == [f"@{tmp_path / 'lists' / 'none.txt'}"]
 
 
 def test_duplicates_via_repeats_symlinks_and_hard_links(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shlex
 from pathlib import Path
 
@@ -148,6 +149,14 @@ def test_config_list_files_are_read_relative_to_the_config(project, capsys, monk
     assert sorted(e["path"] for e in plan["exposures"]) == [str(path) for path in darks]
     superbias = [g for g in plan["groups"] if g["recipe"] == "superbias"]
     assert [len(g["members"]) for g in superbias] == [4]
+    # command-line inputs are relative to the current directory, not to the config
+    flat = sorted((project / "raw").glob("jw00002*_uncal.fits"))[0]
+    (project / "elsewhere" / "mine").mkdir()
+    os.link(flat, project / "elsewhere" / "mine" / flat.name)
+    capsys.readouterr()
+    assert main(["scan", "-c", str(config), "mine", "--format", "json", "--no-cache"]) == 0
+    records = json.loads(capsys.readouterr().out)["exposures"]
+    assert str(project / "elsewhere" / "mine" / flat.name) in {r["path"] for r in records}
 
 
 def test_steps_prints_order_and_rejects_unknown_instrument(capsys):

@@ -314,6 +314,9 @@ def test_execution_and_pipeline_sections():
     ("pipeline: {references: {mask: ''}}", "pipeline.references.mask: expected 'crds'"),
     ("pipeline: {crds_timeout: 0}", "pipeline.crds_timeout: Input should be greater than 0"),
     ("output: {run: a/b}", "output.run: run must be 'auto' or a directory name"),
+    ("output: {run: '..'}", "output.run: run must be 'auto' or a directory name"),
+    ("output: {run: .}", "output.run: run must be 'auto' or a directory name without '/' "
+                         "(not '.' or '..': the run directory stays inside the root), got '.'"),
     ("outptu: {run: x}", "outptu: unknown key; did you mean 'output'?"),
     ("max_days: {DD: 0}", "max_days.DD: Input should be greater than 0"),
 ])

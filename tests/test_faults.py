@@ -495,3 +495,98 @@ def test_plan_on_a_full_disk_says_so_in_one_line(tmp_path, capsys):
         f"error: cannot write {fs / 'refsmith'}: no space left on device ("), error
     assert "Traceback" not in error
     assert "plan.json" not in left and not [n for n in left if n.endswith(".tmp")], left
+
+
+# ------------------------------------------------------- status after a crash (item 7)
+
+
+def test_status_of_a_killed_run_shows_its_running_jobs_as_interrupted(tmp_path, capsys):
+    from refsmith.cli import main
+
+    with JobStore(tmp_path / "store.sqlite") as store:  # what a kill -9 leaves
+        store.sync_plan([("cal-a", "calibration", (), ""), ("cal-b", "calibration", (), "")])
+        store.start_attempt("cal-a", "local-1:123")
+    assert main(["status", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "1 interrupted" in out and "1 pending" in out and "running" not in out.split("\n")[0]
+    assert "no run is active in this directory (interrupted jobs" in out
+    assert "cal-a" in out and "interrupted" in out.split("cal-a", 1)[1].splitlines()[0]
+    # while a process holds the run directory, running is running, and it is named
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom refsmith.store import RunLock\n"
+         f"RunLock({str(tmp_path)!r}).acquire()\nprint('locked', flush=True)\n"
+         "time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert main(["status", str(tmp_path), "--format", "json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["counts"]["running"] == 1 and report["counts"].get("interrupted", 0) == 0
+        assert f"pid {holder.pid} on " in report["active"]
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_status_of_a_corrupt_store_is_one_line(tmp_path, capsys):
+    from refsmith.cli import main
+
+    (tmp_path / "store.sqlite").write_bytes(b"not a database, " * 100)
+    assert main(["status", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "store.sqlite: the job store cannot be read" in err and "Traceback" not in err
+
+
+# ------------------------------------------- unwritable output root, run directory (item 6)
+
+
+def chattr(flag: str, path: Path) -> bool:
+    """Set or clear the immutable attribute; False where chattr cannot (not root, tmpfs)."""
+    try:
+        done = subprocess.run(["chattr", flag, str(path)], capture_output=True, check=False)
+    except OSError:
+        return False
+    return done.returncode == 0
+
+
+def test_a_run_directory_that_cannot_be_made_is_one_line_and_exit_2(tmp_path, capsys,
+                                                                      monkeypatch):
+    from refsmith.cli import main
+
+    config = make_dataset(tmp_path, 1)
+    monkeypatch.chdir(tmp_path)
+    for command in ("plan", "run"):
+        assert main([command, str(config), "--run-dir", "/proc/nope"]) == 2
+        err = capsys.readouterr().err
+        assert "cannot create /proc/nope" in err and "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1
+
+
+def test_an_immutable_output_root_or_store_is_one_line_and_exit_2(tmp_path, capsys,
+                                                                   monkeypatch):
+    from refsmith.cli import main
+
+    config = make_dataset(tmp_path, 1)
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "out"
+    root.mkdir()
+    if not chattr("+i", root):
+        pytest.skip("chattr +i is not possible here (needs root and a file system with "
+                    "attributes)")
+    try:
+        for command in ("plan", "run"):
+            assert main([command, str(config), "--offline"][: 3 if command == "run" else 2]
+                        ) == 2
+            err = capsys.readouterr().err
+            assert f"cannot create {root / 'refsmith'}" in err and "Traceback" not in err
+    finally:
+        chattr("-i", root)
+    store = root / "calibrated"
+    store.mkdir()
+    assert chattr("+i", store)
+    try:
+        assert main(["run", str(config), "--offline"]) == 2
+        err = capsys.readouterr().err
+        assert "cannot write the calibrated-products store" in err and str(store) in err
+        assert "Traceback" not in err
+    finally:
+        chattr("-i", store)

@@ -7,7 +7,7 @@ import warnings
 import pytest
 from astropy.io import fits
 from astropy.time import Time
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from refsmith.headers import HeaderError, read_header_text
@@ -89,10 +89,15 @@ def test_data_adds_a_tiny_sci_extension(tmp_path):
 ))
 def test_format_card_reads_back_through_astropy(value):
     card = format_card("KEY", value, "comment")
+    expected = value.rstrip() if isinstance(value, str) else value
+    if isinstance(value, str) and "''/" in value.replace("'", "''"):
+        # astropy misreads its own card of such strings ("'/" -> "'": its value regex ends
+        # the string at a doubled quote followed by '/'): it cannot judge them
+        own = fits.Header.fromstring(str(fits.Card("KEY", value, "comment")))["KEY"]
+        assume(own == expected)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         header = fits.Header.fromstring(card)
-    expected = value.rstrip() if isinstance(value, str) else value
     assert header["KEY"] == expected and type(header["KEY"]) is type(expected)
 
 

@@ -79,10 +79,10 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_scan(args: argparse.Namespace) -> int:
     from refsmith.catalog import scan
-    from refsmith.plan import catalog_options, output_root
+    from refsmith.plan import catalog_options, input_paths, output_root
 
     config = load(args.config)
-    inputs = [config.resolve(p).as_posix() for p in config.inputs.paths] + list(args.inputs)
+    inputs = input_paths(config, args.inputs)
     if not inputs:
         raise RefsmithError("nothing to scan: give files, directories, globs or @list files")
     cache = None
@@ -343,13 +343,20 @@ def cmd_status(args: argparse.Namespace) -> int:
         return EXIT_OK
     counts = ", ".join(f"{n} {state}" for state, n in report["counts"].items() if n)
     out.print(f"{report['run_dir']}: {counts or 'no jobs'}")
+    if report["active"]:
+        out.print(f"active: {report['active']}", markup=False)
+    else:
+        stopped = (" (interrupted jobs: left running by a run that was stopped; the next run "
+                   "starts them again)" if report["counts"].get("interrupted") else "")
+        out.print(f"no run is active in this directory{stopped}", markup=False)
     jobs = report["jobs"] if args.all else status_rows(report["jobs"], args.recent)
     if jobs:
         out.print(table_text(("job", "kind", "state", "attempts", "seconds", "worker"), [
             (job["id"], job["kind"], job["state"], str(job["attempts"]),
              "" if job["seconds"] is None else f"{job['seconds']:.1f}", job["worker"])
             for job in jobs], right={3, 4},
-            styles=["red" if job["state"] in ("failed", "blocked") else None for job in jobs]))
+            styles=["red" if job["state"] in ("failed", "blocked", "interrupted") else None
+                    for job in jobs]))
     if len(jobs) < len(report["jobs"]):
         unlisted = Counter(j["state"] for j in report["jobs"]) - Counter(j["state"] for j in jobs)
         out.print(f"not listed: {', '.join(f'{n} {state}' for state, n in unlisted.items())} "

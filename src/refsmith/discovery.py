@@ -142,9 +142,7 @@ def discover(inputs: Sequence[str], pattern: str | None, base_dir: Path | None =
         Files, directories, glob patterns (``*``, ``?``, ``[]``, recursive ``**``) and
         ``@list.txt`` files (one input per line, ``#`` comment lines; relative entries
         are relative to the list file; entries may themselves be directories, globs or
-        lists). A config's ``@list.txt`` made absolute by ``Config.resolve``
-        (``<base_dir>/@list.txt``) is still a list file, unless a file of that name
-        exists. Directories are searched recursively for ``*.fits``, ``*.fit``,
+        lists). Directories are searched recursively for ``*.fits``, ``*.fit``,
         ``*.fts`` and their ``.gz`` forms; symlinked subdirectories are not followed.
     pattern : str or None
         Regular expression searched in the base name of every file found in a
@@ -162,7 +160,7 @@ def discover(inputs: Sequence[str], pattern: str | None, base_dir: Path | None =
     finder = _Finder(pattern)
     base = os.path.abspath(os.fspath(base_dir)) if base_dir is not None else os.getcwd()
     for item in inputs:
-        finder.add_input(_list_form(str(item), base), base)
+        finder.add_input(str(item), base)
     finder.found.sort(key=itemgetter(0))
     first: dict[tuple[int, int], str] = {}  # (device, inode) -> first path in sorted order
     stats: dict[str, os.stat_result] = {}
@@ -176,28 +174,3 @@ def discover(inputs: Sequence[str], pattern: str | None, base_dir: Path | None =
     return Discovery(paths, finder.missing, duplicates, finder.filtered, stats,
                      tuple(finder.walked))
 
-
-def _list_form(item: str, base: str) -> str:
-    """``item`` back in its ``@list`` form if it is a config's ``@list`` made absolute.
-
-    ``Config.resolve`` turns ``inputs.paths`` entries into absolute paths, so the
-    config's ``@lists/darks.txt`` arrives as ``<base>/@lists/darks.txt``. Such an input,
-    when no file of that name exists, is the list ``@lists/darks.txt`` (relative to
-    ``base``, the config's directory, like the config's other paths).
-
-    Parameters
-    ----------
-    item : str
-        One input as given to :func:`discover`.
-    base : str
-        The absolute directory relative inputs are relative to.
-
-    Returns
-    -------
-    str
-        ``@`` and the list's path relative to ``base``, or ``item`` unchanged.
-    """
-    prefix = os.path.join(base, "@")
-    if not item.startswith(prefix) or os.path.lexists(item):
-        return item
-    return "@" + item[len(prefix):]

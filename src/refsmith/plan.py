@@ -68,6 +68,21 @@ def run_dir_for(config: Config, override: str | None = None) -> Path:
     return output_root(config) / run
 
 
+def input_paths(config: Config, extra: Sequence[str] = ()) -> list[str]:
+    """The config's ``inputs.paths`` (relative to the config file) and ``extra`` ones
+    (command-line: relative to the current directory), absolute; ``@lists`` keep their
+    ``@`` (what a list names is relative to the list)."""
+    def absolute(item: str, resolve: Callable[[str], Path]) -> str:
+        text = str(item).strip()
+        return "@" + str(resolve(text[1:])) if text.startswith("@") else str(resolve(text))
+
+    def here(path: str) -> Path:
+        return Path(path).expanduser().resolve()
+
+    return ([absolute(p, config.resolve) for p in config.inputs.paths] +
+            [absolute(p, here) for p in extra])
+
+
 def catalog_options(config: Config, cache: Path | None) -> CatalogOptions:
     """Translate the config's ``inputs`` / ``classify`` sections into catalog options."""
     mjd_key, date_key, time_key = config.inputs.time_spec()
@@ -152,9 +167,7 @@ def build_plan(
     # ~10^5 acyclic objects per 10,000 exposures: collections cost ~30% (measured)
     with gc_paused():
         root = output_root(config)
-        all_inputs = [str(config.resolve(p)) for p in config.inputs.paths]
-        all_inputs += [str(Path(p).expanduser().resolve()) if not p.startswith("@") else p
-                       for p in inputs]
+        all_inputs = input_paths(config, inputs)
         cache = root / "catalog.sqlite" if use_cache else None
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ without a sidecar (made by hand or by another tool) is trusted as it is.
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import sys
 import time
 from collections import Counter
@@ -328,6 +329,8 @@ def run(config: Any, inputs: Sequence[str] = (), options: RunOptions | None = No
 
     lock = RunLock(run_dir)
     with lock.held(), sigterm_as_interrupt():
+        if not options.dry_run:
+            _check_writable(store_dir, "the calibrated-products store (<output.root>/calibrated)")
         plan = _plan(config, inputs, run_dir, options, store_dir, summary)
         calibration_jobs = list(plan.calibration.calibration_jobs)
         if offline:
@@ -427,6 +430,19 @@ def run(config: Any, inputs: Sequence[str] = (), options: RunOptions | None = No
     return summary
 
 
+def _check_writable(directory: Path, what: str) -> None:
+    """ConfigError naming ``directory`` unless a file can be made in it (created if need be):
+    every job would otherwise fail alike, one after the other."""
+    import tempfile
+
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"cannot write {what} {directory}: {exc.strerror or exc}") from None
+
+
 def _make_on_success(references: Mapping[str, str], jwst_version: str) -> Any:
     def on_success(node: Node, completion: Any) -> str:
         outputs = [Path(p) for p in completion.result.get("outputs", [])]
@@ -477,19 +493,35 @@ def status(run_dir: str | Path, *, tail: int = 15) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``run_dir``, ``counts`` (per state), ``jobs`` (records with durations, the number
-        of ``executions`` and ``peak_rss``: the worker's peak resident memory during the
-        job's last measured execution, bytes or None), ``failures`` (with ``log_tail``),
-        ``last_run`` (summary of the last run).
+        ``run_dir``, ``active`` (who holds the run directory now, e.g. ``pid 12 on host
+        (refsmith run)``, or None), ``counts`` (per state), ``jobs`` (records with
+        durations, the number of ``executions`` and ``peak_rss``: the worker's peak
+        resident memory during the job's last measured execution, bytes or None),
+        ``failures`` (with ``log_tail``), ``last_run`` (summary of the last run). When no
+        run is active, jobs a stopped run left ``running`` are ``interrupted``.
+
+    Raises
+    ------
+    RefsmithError
+        No job store in ``run_dir``, or one that cannot be read (names the file).
     """
     from refsmith.report.rundata import log_tail
 
     directory = Path(run_dir).expanduser().resolve()
-    with JobStore(directory / "store.sqlite", readonly=True) as store:
-        records = store.jobs()
-        counts = store.counts()
-        last_run = store.meta("last_run")
-        attempts = store.attempts()
+    path = directory / "store.sqlite"
+    try:
+        with JobStore(path, readonly=True) as store:
+            records = store.jobs()
+            counts = store.counts()
+            last_run = store.meta("last_run")
+            attempts = store.attempts()
+    except sqlite3.Error as exc:
+        raise RefsmithError(f"{path}: the job store cannot be read ({exc})") from None
+    active = RunLock(directory).holder()
+    if active is None and counts.get("running"):  # a killed run: nothing runs them
+        records = [replace(r, state="interrupted") if r.state == "running" else r
+                   for r in records]
+        counts = {**counts, "running": 0, "interrupted": counts["running"]}
     executions = Counter(a["job"] for a in attempts)
     peaks = {a["job"]: a["peak_rss"] for a in attempts if a["peak_rss"] is not None}
     jobs = [r.to_dict() | {"executions": executions.get(r.id, 0), "peak_rss": peaks.get(r.id)}
@@ -499,5 +531,5 @@ def status(run_dir: str | Path, *, tail: int = 15) -> dict[str, Any]:
         if record.in_plan and record.state == "failed":
             failures.append({"id": record.id, "error": record.error, "log": record.log_path,
                              "log_tail": log_tail(record.log_path, lines=tail)})
-    return {"run_dir": str(directory), "counts": counts, "jobs": jobs, "failures": failures,
-            "last_run": last_run}
+    return {"run_dir": str(directory), "active": active, "counts": counts, "jobs": jobs,
+            "failures": failures, "last_run": last_run}

@@ -318,8 +318,9 @@ class Output(_Section):
     @classmethod
     def _simple_name(cls, value: Any) -> Any:
         text = str(value).strip()
-        if not text or "/" in text or "\\" in text:
-            raise ValueError(f"run must be 'auto' or a directory name without '/', got {value!r}")
+        if not text or "/" in text or "\\" in text or text in (".", ".."):
+            raise ValueError(f"run must be 'auto' or a directory name without '/' (not '.' or "
+                             f"'..': the run directory stays inside the root), got {value!r}")
         return text
 
 
