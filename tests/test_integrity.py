@@ -66,7 +66,7 @@ def executions(run_dir: Path) -> dict[str, int]:
 
 
 @pytest.mark.slow
-def test_a_raw_file_rewritten_after_a_run_is_calibrated_again(tmp_path, monkeypatch):
+def test_a_raw_file_rewritten_after_a_run_is_calibrated_again(tmp_path, monkeypatch, capsys):
     config_path = make_dataset(tmp_path, 4)
     monkeypatch.chdir(tmp_path)
     config = load_config(config_path)
@@ -99,9 +99,13 @@ def test_a_raw_file_rewritten_after_a_run_is_calibrated_again(tmp_path, monkeypa
     assert any(job.startswith("reffile-dark") for job in redone)
     assert any(job.startswith("combine-dark") for job in redone)
     assert set(records(third.run_dir).values()) <= {"done", "cached"}
-    # explain says what was set aside and why
+    # explain and status say what was set aside and why
     text = explain(config, str(raw))
     assert "superseded" in text and "has changed" in text
+    from refsmith.cli import main
+
+    assert main(["status", str(third.run_dir)]) == 0
+    assert "has changed" in capsys.readouterr().out
     # and the new products record the new raw file
     sidecars = list((tmp_path / "out" / "calibrated" / base).glob("*.provenance.json"))
     assert sidecars

@@ -361,6 +361,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         unlisted = Counter(j["state"] for j in report["jobs"]) - Counter(j["state"] for j in jobs)
         out.print(f"not listed: {', '.join(f'{n} {state}' for state, n in unlisted.items())} "
                   "(--all lists every job; --format json too)", markup=False)
+    for product in (report["last_run"] or {}).get("superseded", []):
+        if isinstance(product, dict):  # set aside before the last run, and why
+            out.print(f"superseded {product['path']}: {product['reason']}", markup=False)
     for failure in report["failures"]:
         out.print(f"[red]failed[/] {escape(failure['id'])}: {escape(failure['error'])}")
         out.print(f"  log: {failure['log']}", markup=False)
