@@ -24,11 +24,11 @@ import pytest
 
 from refsmith.config import load_config
 from refsmith.execute.dag import Node, execute_dag
-from refsmith.files import host_token, stale_temporaries
 from refsmith.jobs import ReffileInput, ReffileJob
 from refsmith.run import RunOptions, provenance_path, run
 from refsmith.store import RESERVE_BYTES, JobStore, RunLock, StoreWriteError
 from refsmith.synthpipe import write_raw_exposure
+from refsmith.util.files import host_token, stale_temporaries
 from test_run import exposure_name, make_dataset, products, start_run, stop, wait_for
 
 TESTS = Path(__file__).parent

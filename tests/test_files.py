@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from refsmith.files import atomic_write_text
+from refsmith.util.files import atomic_write_text
 
 
 @pytest.fixture

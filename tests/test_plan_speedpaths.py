@@ -1,6 +1,6 @@
 """The fast paths of ``refsmith plan`` agree with the slow, obvious ones.
 
-- ``refsmith.ecsv`` writes what astropy writes for the same table (byte for byte) and
+- ``refsmith.util.ecsv`` writes what astropy writes for the same table (byte for byte) and
   reads back to the same values;
 - plan.json (one record per line) holds exactly :func:`plan_to_dict`;
 - the run directory's ECSV tables equal the astropy tables they replaced;
@@ -27,12 +27,12 @@ from hypothesis import strategies as st
 from refsmith.catalog import CatalogOptions, scan
 from refsmith.config import load_config
 from refsmith.demo import write_dataset
-from refsmith.ecsv import _quoted, ecsv_text
 from refsmith.grouping import GroupingRule, _screen, _values_of
 from refsmith.model import Exposure
 from refsmith.plan import build_plan
 from refsmith.rundir import RECORD_LISTS, plan_json, plan_to_dict, write_run_dir
 from refsmith.synth import write_bad_file, write_exposure
+from refsmith.util.ecsv import _quoted, ecsv_text
 
 STRINGS = ["plain", "a b", "", 'say "hi"', "é ü", "n,m", "tab\tx", "1.5", "True", "x" * 300,
            "'q'", "line # not a comment", "[1, 2]"]

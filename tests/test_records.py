@@ -9,7 +9,7 @@ import pickle
 import pytest
 
 from refsmith import jobs, model
-from refsmith.records import record
+from refsmith.util.record import record
 
 RECORDS = [cls for module in (model, jobs) for cls in vars(module).values()
            if isinstance(cls, type) and dataclasses.is_dataclass(cls)

@@ -12,11 +12,9 @@ astropy is used only by :meth:`Catalog.to_table` and by the header reader's fall
 
 from __future__ import annotations
 
-import gc
 import os
 import stat
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +27,7 @@ from refsmith.headercache import HeaderCache
 from refsmith.headerpool import read_headers
 from refsmith.headers import read_many
 from refsmith.model import Exposure
+from refsmith.util.gc_pause import gc_paused
 
 if TYPE_CHECKING:
     from astropy.table import Table
@@ -156,7 +155,7 @@ class Catalog:
 
         One row per exposure; lists are comma-separated; None is a missing value
         (an empty string in a string column). Used by :meth:`to_table` and by the run
-        directory's ``catalog.ecsv`` (:mod:`refsmith.ecsv`).
+        directory's ``catalog.ecsv`` (:mod:`refsmith.util.ecsv`).
         """
         exposures = self.exposures
         columns: list[tuple[str, str, list[Any]]] = []
@@ -243,18 +242,6 @@ def scan(
     """
     with gc_paused():  # ~10^5 acyclic objects are made: collections would only slow it
         return _scan(inputs, options, base_dir, progress)
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector (if enabled) for the duration of the block."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _scan(

@@ -143,9 +143,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _plan_locked(args: argparse.Namespace, config: Any) -> int:
-    from refsmith.files import disk_full_stops
     from refsmith.plan import build_plan, summary_rows
     from refsmith.rundir import write_run_dir
+    from refsmith.util.files import disk_full_stops
 
     with progress_bar("reading headers") as update:
         plan = build_plan(config, args.inputs, run_dir=args.run_dir,

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import field
 from typing import Any
 
-from refsmith.records import record
+from refsmith.util.record import record
 
 
 @record
@@ -52,9 +52,9 @@ class CalibrationJob:
     instrument. ``outputs`` lists the final and every intermediate product kept;
     ``overrides`` maps step -> reftype -> file path; ``depends_on`` holds ids of jobs that
     make a reference file this job uses (``self`` references). ``memory`` is the estimated
-    peak memory (bytes) of the job above its worker's base (:mod:`refsmith.memory`; 0 =
+    peak memory (bytes) of the job above its worker's base (:mod:`refsmith.util.memory`; 0 =
     no estimate). ``identities`` holds the metadata of the raw exposure and the start file
-    when the plan was made (:mod:`refsmith.identity`): the worker refuses to run on a file
+    when the plan was made (:mod:`refsmith.util.identity`): the worker refuses to run on a file
     changed since.
     """
 
@@ -124,7 +124,7 @@ class CalibrationJob:
 class ReffileInput:
     """One member of a group: its role, raw exposure and the calibrated file to read;
     ``identity``: the raw exposure's metadata when the plan was made
-    (:mod:`refsmith.identity`; empty: not checked)."""
+    (:mod:`refsmith.util.identity`; empty: not checked)."""
 
     role: str
     exposure: str

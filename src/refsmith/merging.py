@@ -19,10 +19,10 @@ from pathlib import Path
 from refsmith import steps as pipeline_steps
 from refsmith.errors import PlanError
 from refsmith.jobs import CalibrationJob, Output
-from refsmith.memory import calibration_memory, frame_shape
 from refsmith.model import Exposure
 from refsmith.naming import safe_label, state_id
 from refsmith.references import ReferenceResolver
+from refsmith.util.memory import calibration_memory, frame_shape
 
 FITOPT = "fitopt"
 
@@ -130,7 +130,7 @@ def calibration_jobs(requests: Mapping[tuple[str, str], Request], store: Path,
     """One job per merged run of each request; the (job id, path) of each product by
     (exposure, state); the recipe that owns each job (for the statistics).
 
-    Each job carries its memory estimate (:func:`refsmith.memory.calibration_memory` of
+    Each job carries its memory estimate (:func:`refsmith.util.memory.calibration_memory` of
     the raw exposure's NINTS, NGROUPS, SUBSIZE2 x SUBSIZE1 and the steps it runs), and
     the identity of its raw exposure and start file (a product read as a start candidate:
     ``scanned``, by path)."""

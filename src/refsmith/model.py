@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import field
 from typing import Any
 
-from refsmith.records import record
+from refsmith.util.record import record
 
 # Attributes of Exposure that correspond to a primary-header keyword.
 STANDARD_KEYWORDS: dict[str, str] = {
@@ -74,7 +74,7 @@ class Exposure:
 
     @property
     def identity(self) -> dict[str, int]:
-        """The file's metadata identity when it was scanned (:mod:`refsmith.identity`)."""
+        """The file's metadata identity when it was scanned (:mod:`refsmith.util.identity`)."""
         return {"size": self.size, "mtime_ns": self.mtime_ns, "ctime_ns": self.ctime_ns,
                 "inode": self.inode}
 

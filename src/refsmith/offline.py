@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from refsmith.errors import RefsmithError
-from refsmith.files import atomic_write_text
+from refsmith.util.files import atomic_write_text
 
 SERVERLESS_URL = "https://jwst-serverless-mode.stsci.edu"
 """A CRDS server URL for which crds never opens a connection (serverless mode)."""

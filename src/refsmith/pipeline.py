@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from refsmith.files import disk_full_error, disk_full_message, ignore_disk_full, write_temporary
 from refsmith.joblog import LOGGER_NAMES, job_log
 from refsmith.pipeline_setup import (
     STEP_REFERENCE_TYPES,
@@ -37,6 +36,12 @@ from refsmith.pipeline_setup import (
     prepare_run,
 )
 from refsmith.steps import STEP_KEYWORDS, state_problems
+from refsmith.util.files import (
+    disk_full_error,
+    disk_full_message,
+    ignore_disk_full,
+    write_temporary,
+)
 
 __all__ = [
     "LOGGER_NAMES",

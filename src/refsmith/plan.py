@@ -15,14 +15,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from refsmith.catalog import Catalog, CatalogOptions, TimeSpec, gc_paused, scan
+from refsmith.catalog import Catalog, CatalogOptions, TimeSpec, scan
 from refsmith.classify import letters
 from refsmith.config import Config
 from refsmith.grouping import GroupingRule
-from refsmith.memory import SHAPE_KEYWORDS, parse_memory
 from refsmith.model import Group, Leftover
 from refsmith.planning import CalibrationPlan, PlanningOptions, RecipeSpec, plan_calibration
 from refsmith.steps import APPLICABILITY_KEYWORDS
+from refsmith.util.gc_pause import gc_paused
+from refsmith.util.memory import SHAPE_KEYWORDS, parse_memory
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from refsmith.errors import PlanError, RefsmithError
-from refsmith.files import atomic_write_text
-from refsmith.identity import IDENTITY_FIELDS, changed, file_identity
 from refsmith.jobs import CalibrationJob, ReffileInput
+from refsmith.util.files import atomic_write_text
+from refsmith.util.identity import IDENTITY_FIELDS, changed, file_identity
 
 PROVENANCE_SCHEMA = "refsmith.provenance/1"
 SUPERSEDED_SUFFIX = ".superseded"

@@ -32,15 +32,7 @@ from refsmith.execute.base import Notice
 from refsmith.execute.dag import DagOutcome, Node, execute_dag
 from refsmith.execute.progress import Reporter, sigterm_as_interrupt
 from refsmith.execute.worker import WorkerSettings
-from refsmith.files import (
-    disk_full_error,
-    disk_full_message,
-    disk_full_stops,
-    remove_files,
-    stale_temporaries,
-)
 from refsmith.jobs import CalibrationJob
-from refsmith.memory import default_max_memory, parse_memory
 from refsmith.products import (
     check_offline_references,
     installed_jwst_version,
@@ -55,6 +47,14 @@ from refsmith.products import (
 )
 from refsmith.resume import ForceRedo, job_nodes, keep_earlier_products
 from refsmith.store import FINISHED, JobStore, RunLock, StoreWriteError
+from refsmith.util.files import (
+    disk_full_error,
+    disk_full_message,
+    disk_full_stops,
+    remove_files,
+    stale_temporaries,
+)
+from refsmith.util.memory import default_max_memory, parse_memory
 
 __all__ = [
     "RunOptions",
@@ -203,7 +203,7 @@ RUN_DIR_FILES = ("plan.json", "catalog.ecsv", "groups.ecsv", "leftovers.ecsv", "
 def stale_run_temporaries(run_dir: Path, plan: Any, store_dir: Path) -> list[Path]:
     """Temporaries an interrupted run left (kill -9, a killed or timed-out worker).
 
-    Only names refsmith writes (:mod:`refsmith.files`), only in this run directory (its
+    Only names refsmith writes (:mod:`refsmith.util.files`), only in this run directory (its
     own files; ``reffiles/<recipe>/`` and ``final/<recipe>/``: any refsmith temporary, the
     run lock keeps these to this run) and beside the calibrated products of this plan
     (those it makes and those it reuses, with their provenance sidecars; there only

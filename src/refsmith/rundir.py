@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import orjson
 
 from refsmith import __version__
-from refsmith.catalog import gc_paused
-from refsmith.ecsv import ecsv_text
-from refsmith.files import atomic_write, atomic_write_text
 from refsmith.model import Exposure, Group
+from refsmith.util.ecsv import ecsv_text
+from refsmith.util.files import atomic_write, atomic_write_text
+from refsmith.util.gc_pause import gc_paused
 
 if TYPE_CHECKING:
     from refsmith.plan import Plan

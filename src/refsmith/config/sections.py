@@ -24,8 +24,8 @@ from pydantic_core import PydanticCustomError
 
 from refsmith.classify import TypeRule
 from refsmith.errors import ConfigError
-from refsmith.memory import parse_memory
 from refsmith.steps import STEP_ALIASES, STEP_KEYWORDS, canonical_step
+from refsmith.util.memory import parse_memory
 
 Loc = tuple[str | int, ...]
 

@@ -55,7 +55,7 @@ from typing import Any
 from refsmith.errors import ConfigError
 from refsmith.execute.base import Completion, Notice, print_notice
 from refsmith.execute.worker import run_task
-from refsmith.memory import available_memory, format_memory
+from refsmith.util.memory import available_memory, format_memory
 
 __all__ = ["JOBQUEUE_CLASSES", "DaskExecutor", "build_jobqueue_cluster", "declared_memory",
            "jobqueue_worker_memory"]

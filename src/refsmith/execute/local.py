@@ -33,7 +33,7 @@ from typing import Any
 
 from refsmith.execute.base import Completion, Notice, print_notice
 from refsmith.execute.worker import WorkerSettings, _append_log, prepare_worker, run_task
-from refsmith.memory import format_memory
+from refsmith.util.memory import format_memory
 
 __all__ = ["LocalExecutor", "default_workers"]
 

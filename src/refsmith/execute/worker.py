@@ -24,8 +24,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from refsmith.files import disk_full_error, disk_full_message, is_disk_full_message
-from refsmith.memory import keep_freed_memory, peak_rss, reset_peak_rss, resident_memory
+from refsmith.util.files import disk_full_error, disk_full_message, is_disk_full_message
+from refsmith.util.memory import keep_freed_memory, peak_rss, reset_peak_rss, resident_memory
 
 __all__ = ["WorkerSettings", "prepare_worker", "run_task"]
 
@@ -189,8 +189,8 @@ def _calibration(data: Mapping[str, Any], log_path: str) -> dict[str, Any]:
                    "one 'product' per state, at most one 'fitopt')")
         _append_log(log_path, message)
         return {"ok": False, "outputs": [], "error": message, "permanent": True}
-    from refsmith.identity import file_identity
     from refsmith.products import input_changes
+    from refsmith.util.identity import file_identity
 
     problem = input_changes(job.identities)
     if problem:

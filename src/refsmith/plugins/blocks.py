@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from refsmith.memory import format_memory, resident_memory
 from refsmith.plugins.fitsrows import ImageRows
+from refsmith.util.memory import format_memory, resident_memory
 
 log = logging.getLogger(__name__)
 

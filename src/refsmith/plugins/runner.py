@@ -24,7 +24,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from refsmith.files import disk_full_error, disk_full_message, ignore_disk_full
 from refsmith.joblog import job_log
 from refsmith.jobs import CombineJob, ReffileJob
 from refsmith.pipeline import CalibrationResult
@@ -48,6 +47,7 @@ from refsmith.plugins.validate import (
     check_datamodel,
     check_with_pipeline,
 )
+from refsmith.util.files import disk_full_error, disk_full_message, ignore_disk_full
 
 __all__ = ["ParameterError", "merge_params", "rejected_path", "run_combine_job",
            "run_reffile_job"]

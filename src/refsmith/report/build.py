@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from refsmith.files import atomic_write_text
 from refsmith.report.html import esc, file_link, page
 from refsmith.report.rundata import load_run
 from refsmith.report.sections import jobs_section, reffiles_section, timelines_section
 from refsmith.report.summary import summary_section
+from refsmith.util.files import atomic_write_text
 
 __all__ = ["build_report"]
 
