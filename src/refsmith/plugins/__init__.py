@@ -9,10 +9,7 @@ registry which plug-ins exist without importing the plug-ins' numerical dependen
 (measured: 0.68 s saved per ``plan``).
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import Any
+from refsmith.util.lazy import lazy_exports
 
 _WHERE = {
     "REFTYPE_MODELS": "base", "PluginParams": "base", "ReffilePlugin": "base",
@@ -25,15 +22,4 @@ _WHERE = {
 }
 
 __all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module 'refsmith.plugins' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"refsmith.plugins.{_WHERE[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_WHERE))
+__getattr__, __dir__ = lazy_exports(globals(), _WHERE)
