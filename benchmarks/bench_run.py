@@ -24,13 +24,13 @@ import time
 from pathlib import Path
 
 from refsmith.config import load_config
+from refsmith.detector1.reftypes import STEP_REFTYPES
 from refsmith.execute.dag import Node, execute_dag
 from refsmith.execute.local import LocalExecutor, default_workers
 from refsmith.execute.worker import WorkerSettings
 from refsmith.offline import offline_environment
 from refsmith.plan import build_plan
 from refsmith.run import check_offline_references
-from refsmith.steps import STEP_REFTYPES
 from refsmith.store import JobStore
 from refsmith.synthpipe import write_raw_exposure
 from refsmith.synthrefs import write_reference_files

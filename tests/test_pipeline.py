@@ -16,6 +16,8 @@ from astropy.io import fits
 
 # Off-line CRDS is configured for the whole session in conftest.py (before any jwst import).
 from conftest import CRDS_DIR
+from refsmith.detector1.keywords import STEP_KEYWORDS
+from refsmith.detector1.steps import step_order
 from refsmith.offline import (
     OfflineConfigError,
     bounded_crds_timeout,
@@ -28,7 +30,6 @@ from refsmith.pipeline import (
     CalibrationResult,
     run_calibration,
 )
-from refsmith.steps import STEP_KEYWORDS, step_order
 from refsmith.synthpipe import write_raw_exposure
 from refsmith.synthrefs import reference_overrides, write_reference_files
 

@@ -188,7 +188,7 @@ def test_group_values_are_exposure_values(group_by) -> None:
 def test_safe_label_fast_path_is_the_substitution(text: str) -> None:
     import re
 
-    from refsmith.naming import safe_label
+    from refsmith.detector1.naming import safe_label
 
     assert safe_label(text) == (re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "x")
 
@@ -196,7 +196,7 @@ def test_safe_label_fast_path_is_the_substitution(text: str) -> None:
 @given(st.text(st.sampled_from("ab_1.-"), max_size=8),
        st.sampled_from(["_uncal.fits", "_uncal.FITS", "uncal.fits", "_dq_init.fits", ".fits"]))
 def test_exposure_base_fast_path_is_the_product_rule(stem: str, suffix: str) -> None:
-    from refsmith.naming import _FITS, _product_base, exposure_base
+    from refsmith.detector1.naming import _FITS, _product_base, exposure_base
 
     name = stem + suffix
     assert exposure_base(f"/d/{name}") == (_product_base(name) or _FITS.sub("", name))

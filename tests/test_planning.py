@@ -9,11 +9,12 @@ import pytest
 
 from refsmith import synth
 from refsmith.catalog import CatalogOptions, scan
+from refsmith.detector1.naming import exposure_base, product_base, state_id
+from refsmith.detector1.steps import step_order
 from refsmith.errors import ConfigError, PlanError
 from refsmith.grouping import GroupingRule
 from refsmith.merging import merge_targets
 from refsmith.model import Exposure
-from refsmith.naming import exposure_base, product_base, state_id
 from refsmith.planning import (
     CalibrationJob,
     CalibrationPlan,
@@ -24,7 +25,6 @@ from refsmith.planning import (
     StartChoice,
     plan_calibration,
 )
-from refsmith.steps import step_order
 
 NIR = step_order("NIRCAM")
 DQ = ("group_scale", "dq_init")
@@ -404,14 +404,14 @@ MEASURED = [
 
 @pytest.mark.parametrize(("shape", "measured"), MEASURED)
 def test_memory_model_bounds_the_measured_peaks(shape, measured) -> None:
-    from refsmith.util.memory import calibration_memory
+    from refsmith.detector1.memory import calibration_memory
 
     estimate = calibration_memory(*shape) / 2**20
     assert measured <= estimate <= 1.3 * measured
 
 
 def test_memory_model_edges() -> None:
-    from refsmith.util.memory import calibration_memory, frame_shape
+    from refsmith.detector1.memory import calibration_memory, frame_shape
 
     assert calibration_memory(1, None, 2048, 2048, DQ) == 0  # NGROUPS unknown: no estimate
     assert calibration_memory(1, 20, 2048, 2048, ()) == 0  # nothing runs
@@ -430,9 +430,9 @@ def test_plan_json_carries_the_memory_of_every_job(tmp_path) -> None:
     by the planner, else the instrument's full frame); reference-file and combine jobs get
     their recipe's budget."""
     from refsmith.config import load_config
+    from refsmith.detector1.memory import calibration_memory
     from refsmith.plan import build_plan
     from refsmith.rundir import write_run_dir
-    from refsmith.util.memory import calibration_memory
 
     raw(tmp_path, "jw01_nrca1", subarray="FULL", ngroups=20,
         extra={"SUBSIZE1": 2048, "SUBSIZE2": 2048})

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from refsmith import jwstsource, steps
+from refsmith.detector1 import source as jwst_source
+from refsmith.detector1 import steps
+from refsmith.detector1.reftypes import STEP_REFTYPES, reftype_steps
 from refsmith.errors import ConfigError
 
 JWST_VERSION = "3.0.0"
@@ -28,15 +30,15 @@ def _jwst_version() -> str | None:
 @pytest.mark.parametrize("branch, instrument", [("NIR", "NIRCAM"), ("NIR", "NIRSPEC"),
                                                 ("NIR", "FGS"), ("MIRI", "MIRI")])
 def test_derived_order_equals_fallback_for_jwst_3_0(branch: str, instrument: str) -> None:
-    source = jwstsource.detector1_source()
+    source = jwst_source.detector1_source()
     assert source is not None
-    derived = jwstsource.derive_step_orders(source)
+    derived = jwst_source.derive_step_orders(source)
     assert derived == steps.FALLBACK_ORDER
     assert steps.step_order(instrument) == steps.FALLBACK_ORDER[branch]
 
 
 def test_step_order_does_not_import_jwst() -> None:
-    code = ("import sys; from refsmith import steps; steps.step_order('MIRI'); "
+    code = ("import sys; from refsmith.detector1 import steps; steps.step_order('MIRI'); "
             "print('jwst' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
@@ -51,15 +53,15 @@ def test_step_order_does_not_import_jwst() -> None:
 def test_unparsable_source_gives_none(tmp_path: Path, text: str) -> None:
     path = tmp_path / "calwebb_detector1.py"
     path.write_text(text)
-    assert jwstsource.derive_step_orders(path) is None
-    assert jwstsource.derive_step_orders(tmp_path / "missing.py") is None
+    assert jwst_source.derive_step_orders(path) is None
+    assert jwst_source.derive_step_orders(tmp_path / "missing.py") is None
 
 
 def test_fallback_used_when_parsing_fails(monkeypatch: pytest.MonkeyPatch,
                                           tmp_path: Path) -> None:
     broken = tmp_path / "calwebb_detector1.py"
     broken.write_text("def (")
-    monkeypatch.setattr(jwstsource, "detector1_source", lambda: broken)
+    monkeypatch.setattr(jwst_source, "detector1_source", lambda: broken)
     _clear_caches()
     try:
         assert steps.step_order("NIRCAM") == steps.FALLBACK_ORDER["NIR"]
@@ -90,7 +92,7 @@ def test_derivation_follows_a_changed_order(tmp_path: Path) -> None:
         "    x = self.gain_scale.run(x)\n"
         "    y = self.gain_scale.run(y)\n"
     )
-    assert jwstsource.derive_step_orders(path) == {
+    assert jwst_source.derive_step_orders(path) == {
         "NIR": ("group_scale", "superbias", "ramp_fit", "gain_scale"),
         "MIRI": ("group_scale", "rscd", "ramp_fit", "gain_scale"),
     }
@@ -124,12 +126,12 @@ def test_expand_steps_errors(spec, instrument, message) -> None:
 
 
 def test_reftypes_match_the_installed_steps() -> None:
-    source = jwstsource.detector1_source()
+    source = jwst_source.detector1_source()
     if source is None:
         pytest.skip("jwst not installed")
     root = source.parent.parent
     folder = {"ramp_fit": "ramp_fitting"}
-    for step, reftypes in steps.STEP_REFTYPES.items():
+    for step, reftypes in STEP_REFTYPES.items():
         text = (root / folder.get(step, step) / f"{step}_step.py").read_text()
         found = re.search(r"reference_file_types\s*=\s*\[([^\]]*)\]", text)
         declared = tuple(re.findall(r"\"(\w+)\"", found.group(1))) if found else ()
@@ -189,14 +191,14 @@ def test_describe_steps() -> None:
     assert jump["required_reftypes"] == ["gain", "readnoise"]
     assert next(r for r in rows if r["step"] == "persistence")["skipped_by_default"]
     assert next(r for r in rows if r["step"] == "group_scale")["skipped_when"]
-    assert steps.reftype_steps("gain", steps.step_order("NIRCAM")) == (
+    assert reftype_steps("gain", steps.step_order("NIRCAM")) == (
         "jump", "ramp_fit", "gain_scale")
-    assert steps.reftype_steps("superbias", steps.step_order("NIRCAM")) == (
+    assert reftype_steps("superbias", steps.step_order("NIRCAM")) == (
         "saturation", "superbias")
 
 
 def test_state_problems_follows_the_not_applicable_table():
-    from refsmith.steps import state_problems, step_order
+    from refsmith.detector1.steps import state_problems, step_order
 
     order = step_order("NIRCAM")
     done = ("group_scale", "dq_init")

@@ -14,10 +14,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from refsmith import steps as pipeline_steps
+from refsmith.detector1.keywords import STEP_KEYWORDS
+from refsmith.detector1.naming import product_base
+from refsmith.detector1.steps import APPLICABILITY_KEYWORDS, NOT_APPLICABLE, step_done, step_order
 from refsmith.jobs import Rejected, StartChoice
 from refsmith.model import Exposure
-from refsmith.naming import product_base
 from refsmith.references import HeaderReader
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ def done_steps(exposure: Exposure, order: Sequence[str]) -> frozenset[str]:
     status = {s: str(v).strip().upper() for s, v in exposure.step_status.items()}
     for step in exposure.completed_steps:
         status.setdefault(step, "COMPLETE")
-    return frozenset(s for s in order if pipeline_steps.step_done(s, status.get(s), header))
+    return frozenset(s for s in order if step_done(s, status.get(s), header))
 
 
 def complete_steps(exposure: Exposure) -> frozenset[str]:
@@ -72,7 +73,7 @@ def evaluate_candidate(candidate: Exposure, raw: Exposure, recipe: str,
     forbidden = [s for s in order if s in complete_steps(candidate) and s not in wanted]
     if forbidden:
         step = forbidden[0]
-        keyword = pipeline_steps.STEP_KEYWORDS[step]
+        keyword = STEP_KEYWORDS[step]
         return (f"{keyword}=COMPLETE but recipe {recipe!r} requires {step} not run",
                 frozenset())
     done = done_steps(candidate, order) & wanted
@@ -96,7 +97,7 @@ def choose_start(raw: Exposure, products: Sequence[Exposure], recipe: str,
     """The usable candidate with the most steps done (ties: by path), and the rejects."""
     if not products and not raw.step_status and not raw.completed_steps:
         return StartChoice(recipe, raw.path, tuple(required), raw.path, (), tuple(required))
-    order = pipeline_steps.step_order(raw.instrument or "")
+    order = step_order(raw.instrument or "")
     usable: list[tuple[int, str, frozenset[str]]] = []
     rejected: list[Rejected] = []
     raw_reason = ""
@@ -148,7 +149,7 @@ def default_header_reader(catalog_options: CatalogOptions | None = None) -> Head
     from refsmith.catalog import CatalogOptions, scan
 
     base = catalog_options or CatalogOptions()
-    extra = ("SUBARRAY", "READPATT", "NGROUPS", *pipeline_steps.APPLICABILITY_KEYWORDS)
+    extra = ("SUBARRAY", "READPATT", "NGROUPS", *APPLICABILITY_KEYWORDS)
     catalog_options = dataclasses.replace(
         base, pattern=r"\.fits(\.gz)?$", required_keywords=("INSTRUME", "DETECTOR"),
         optional_keywords=tuple(dict.fromkeys((*base.optional_keywords, *extra))),
@@ -167,9 +168,9 @@ def needs_reread(exposure: Exposure) -> bool:
         return False
     header = header_of(exposure)
     return any(
-        str(status).strip().upper() == "SKIPPED" and step in pipeline_steps.NOT_APPLICABLE
+        str(status).strip().upper() == "SKIPPED" and step in NOT_APPLICABLE
         and not all(k in header or k in exposure.keywords
-                    for k in pipeline_steps.NOT_APPLICABLE[step][0])
+                    for k in NOT_APPLICABLE[step][0])
         for step, status in exposure.step_status.items()
     )
 

@@ -116,7 +116,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_steps(args: argparse.Namespace) -> int:
-    from refsmith.steps import describe_steps
+    from refsmith.detector1.steps import describe_steps
 
     rows = describe_steps(args.instrument)
     if args.format == "json":

@@ -14,9 +14,10 @@ from math import isfinite
 from typing import TYPE_CHECKING, Any
 
 from refsmith.classify import Classifier
+from refsmith.detector1.keywords import KEYWORD_STEPS
+from refsmith.detector1.steps import in_order
 from refsmith.headers import STEP_PREFIX, iso_to_mjd
 from refsmith.model import Exposure
-from refsmith.steps import KEYWORD_STEPS, in_order
 
 if TYPE_CHECKING:
     from refsmith.catalog import CatalogOptions

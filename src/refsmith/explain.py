@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 
 from refsmith.config import Config
+from refsmith.detector1.naming import exposure_base
 from refsmith.errors import RefsmithError
 from refsmith.model import Exposure, Group
-from refsmith.naming import exposure_base
 from refsmith.plan import Plan, build_plan, output_root
 from refsmith.products import product_notes
 

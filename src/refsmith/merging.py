@@ -16,13 +16,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from refsmith import steps as pipeline_steps
+from refsmith.detector1.keywords import STEP_KEYWORDS, normalize_instrument
+from refsmith.detector1.memory import calibration_memory, frame_shape
+from refsmith.detector1.naming import safe_label, state_id
+from refsmith.detector1.reftypes import STEP_REFTYPES
+from refsmith.detector1.steps import SKIPPED_BY_DEFAULT, step_order
 from refsmith.errors import PlanError
 from refsmith.jobs import CalibrationJob, Output
 from refsmith.model import Exposure
-from refsmith.naming import safe_label, state_id
 from refsmith.references import ReferenceResolver
-from refsmith.util.memory import calibration_memory, frame_shape
 
 FITOPT = "fitopt"
 
@@ -67,7 +69,7 @@ class JobTemplate:
 def job_templates(instrument: str, start: frozenset[str], targets: frozenset,
                    saves: frozenset, fitopt: frozenset) -> tuple[JobTemplate, ...]:
     """The merged jobs for one start state and its requested targets, saves and fitopts."""
-    order = pipeline_steps.step_order(instrument)
+    order = step_order(instrument)
     templates = []
     for chain, states in merge_targets(order, start, targets):
         final = max(states, key=len)
@@ -81,10 +83,10 @@ def job_templates(instrument: str, start: frozenset[str], targets: frozenset,
         outputs = []
         # strun: skip every step not run, the other instrument branch's too (the pipeline
         # has them all and would ask CRDS for their references)
-        every_step = (*order, *(x for x in pipeline_steps.STEP_KEYWORDS if x not in order))
+        every_step = (*order, *(x for x in STEP_KEYWORDS if x not in order))
         flags = [f"--steps.{x}.skip=True" for x in every_step if x not in chain]
         flags += [f"--steps.{x}.skip=False" for x in chain
-                  if x in pipeline_steps.SKIPPED_BY_DEFAULT]
+                  if x in SKIPPED_BY_DEFAULT]
         for state in products:
             steps = tuple(x for x in order if x in state)
             label = f"{steps[-1]}_{state_id(steps)}"
@@ -130,7 +132,7 @@ def calibration_jobs(requests: Mapping[tuple[str, str], Request], store: Path,
     """One job per merged run of each request; the (job id, path) of each product by
     (exposure, state); the recipe that owns each job (for the statistics).
 
-    Each job carries its memory estimate (:func:`refsmith.util.memory.calibration_memory` of
+    Each job carries its memory estimate (:func:`refsmith.detector1.memory.calibration_memory` of
     the raw exposure's NINTS, NGROUPS, SUBSIZE2 x SUBSIZE1 and the steps it runs), and
     the identity of its raw exposure and start file (a product read as a start candidate:
     ``scanned``, by path)."""
@@ -144,7 +146,7 @@ def calibration_jobs(requests: Mapping[tuple[str, str], Request], store: Path,
         raw = request.raw
         instrument = instruments.get(raw.instrument)
         if instrument is None:
-            instrument = pipeline_steps.normalize_instrument(raw.instrument or "")
+            instrument = normalize_instrument(raw.instrument or "")
             instruments[raw.instrument] = instrument
         base = base_name(path)
         directory = store_prefix + base  # os.path.join: no base name starts with '/'
@@ -205,7 +207,7 @@ def _overrides(chain: Sequence[str], exposure: Exposure, resolver: ReferenceReso
     overrides: dict[str, dict[str, str]] = {}
     depends: set[str] = set()
     for step in chain:
-        for reftype in pipeline_steps.STEP_REFTYPES.get(step, ()):
+        for reftype in STEP_REFTYPES.get(step, ()):
             resolved = resolver.resolve(reftype, exposure)
             if resolved.path is not None:
                 overrides.setdefault(step, {})[reftype] = resolved.path

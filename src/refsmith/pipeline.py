@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from refsmith.detector1.keywords import STEP_KEYWORDS
+from refsmith.detector1.steps import state_problems
 from refsmith.joblog import LOGGER_NAMES, job_log
 from refsmith.pipeline_setup import (
     STEP_REFERENCE_TYPES,
@@ -35,7 +37,6 @@ from refsmith.pipeline_setup import (
     Target,
     prepare_run,
 )
-from refsmith.steps import STEP_KEYWORDS, state_problems
 from refsmith.util.files import (
     disk_full_error,
     disk_full_message,

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from refsmith.detector1.keywords import STEP_KEYWORDS
+from refsmith.detector1.reftypes import STEP_REFTYPES
+from refsmith.detector1.steps import step_done, step_order
 from refsmith.errors import ConfigError
 from refsmith.offline import local_crds_rules_available
-from refsmith.steps import STEP_KEYWORDS, STEP_REFTYPES, step_done, step_order
 
 __all__ = [
     "STEP_REFERENCE_TYPES",
@@ -28,7 +30,7 @@ __all__ = [
 
 
 # step -> reference types it asks for (jwst 3.0.0 ``Step.reference_file_types``): the one
-# table in refsmith.steps
+# table in refsmith.detector1.reftypes
 STEP_REFERENCE_TYPES: dict[str, tuple[str, ...]] = STEP_REFTYPES
 
 _DONE = "COMPLETE"

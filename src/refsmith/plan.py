@@ -18,12 +18,13 @@ from typing import Any
 from refsmith.catalog import Catalog, CatalogOptions, TimeSpec, scan
 from refsmith.classify import letters
 from refsmith.config import Config
+from refsmith.detector1.memory import SHAPE_KEYWORDS
+from refsmith.detector1.steps import APPLICABILITY_KEYWORDS
 from refsmith.grouping import GroupingRule
 from refsmith.model import Group, Leftover
 from refsmith.planning import CalibrationPlan, PlanningOptions, RecipeSpec, plan_calibration
-from refsmith.steps import APPLICABILITY_KEYWORDS
 from refsmith.util.gc_pause import gc_paused
-from refsmith.util.memory import SHAPE_KEYWORDS, parse_memory
+from refsmith.util.memory import parse_memory
 
 
 @dataclass(frozen=True)

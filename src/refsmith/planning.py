@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from refsmith import refjobs
-from refsmith import steps as pipeline_steps
 from refsmith.candidates import (
     choose_start,
     default_header_reader,
@@ -25,6 +24,9 @@ from refsmith.candidates import (
     find_products,
     needs_reread,
 )
+from refsmith.detector1.keywords import canonical_step, normalize_instrument
+from refsmith.detector1.naming import exposure_base
+from refsmith.detector1.steps import expand_steps, step_order
 from refsmith.errors import ConfigError, PlanError
 from refsmith.jobs import (
     CalibrationJob,
@@ -37,7 +39,6 @@ from refsmith.jobs import (
 )
 from refsmith.merging import FITOPT, Request, calibration_jobs, check_clashes
 from refsmith.model import Exposure, Group, Leftover
-from refsmith.naming import exposure_base
 from refsmith.references import HeaderReader, ReferenceResolver
 
 if TYPE_CHECKING:
@@ -111,7 +112,7 @@ class CalibrationPlan:
 def required_state(recipe: RecipeSpec, instrument: str) -> tuple[str, ...]:
     """The steps ``recipe`` needs complete on an exposure of ``instrument`` (in order)."""
     try:
-        return pipeline_steps.expand_steps(recipe.steps, instrument)
+        return expand_steps(recipe.steps, instrument)
     except ConfigError as error:
         raise ConfigError(f"recipe {recipe.name!r}: steps {recipe.steps!r}: {error}") from None
 
@@ -119,7 +120,7 @@ def required_state(recipe: RecipeSpec, instrument: str) -> tuple[str, ...]:
 def save_states(recipe: RecipeSpec, required: Sequence[str], instrument: str
                 ) -> tuple[frozenset[str], ...]:
     """The intermediate states ``save_steps`` asks to keep (``fitopt`` excluded)."""
-    rank = {s: i for i, s in enumerate(pipeline_steps.step_order(instrument))}
+    rank = {s: i for i, s in enumerate(step_order(instrument))}
     states = []
     for item in recipe.save_steps:
         if str(item).strip().lower() == FITOPT:
@@ -128,7 +129,7 @@ def save_states(recipe: RecipeSpec, required: Sequence[str], instrument: str
                                   "in steps")
             continue
         try:
-            step = pipeline_steps.canonical_step(str(item))
+            step = canonical_step(str(item))
         except ConfigError as error:
             raise ConfigError(f"recipe {recipe.name!r}: save_steps: {error}") from None
         if step not in required:
@@ -194,7 +195,7 @@ def plan_calibration(exposures: Sequence[Exposure], recipes: Sequence[RecipeSpec
         for item in (recipe.steps if not isinstance(recipe.steps, str) else [recipe.steps]):
             for part in str(item).replace(",", " ").split():
                 try:
-                    pipeline_steps.canonical_step(part.rstrip("-"))
+                    canonical_step(part.rstrip("-"))
                 except ConfigError as error:
                     raise ConfigError(f"recipe {recipe.name!r}: {error}") from None
         types = set(parse_imtypes(recipe.rule.imtypes, recipe.rule.letters))
@@ -227,7 +228,7 @@ def plan_calibration(exposures: Sequence[Exposure], recipes: Sequence[RecipeSpec
         required = required_by.get(state_key, _UNSET)
         if required is _UNSET:
             try:
-                instrument = pipeline_steps.normalize_instrument(exposure.instrument or "")
+                instrument = normalize_instrument(exposure.instrument or "")
             except ConfigError:
                 required = None
             else:
@@ -321,12 +322,12 @@ def _requests(groups: Sequence[Group], choices: dict[tuple[str, str], StartChoic
                     exposure, choice.start_file, frozenset(choice.start_steps))
             request.targets.setdefault(target, set()).add(served)
             if recipe.save_steps:
-                instrument = pipeline_steps.normalize_instrument(exposure.instrument or "")
+                instrument = normalize_instrument(exposure.instrument or "")
                 for state in save_states(recipe, choice.required, instrument):
                     if state - request.start_steps:
                         request.saves.add(state)
                 if wants_fitopt(recipe) and "ramp_fit" in choice.steps_to_run:
-                    order = pipeline_steps.step_order(instrument)
+                    order = step_order(instrument)
                     cut = order.index("ramp_fit")
                     request.fitopt.add(frozenset(s for s in target if order.index(s) <= cut))
     return requests, member_state

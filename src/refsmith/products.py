@@ -56,10 +56,10 @@ def outputs_valid(job: CalibrationJob) -> bool:
     """Whether every output of ``job`` is on disk with exactly its target ``S_*`` state.
 
     A step of the state must be COMPLETE, or SKIPPED where the pipeline skips it by design
-    for this exposure (:func:`refsmith.steps.expected_statuses`) or where the job passes
+    for this exposure (:func:`refsmith.detector1.steps.expected_statuses`) or where the job passes
     its reference as N/A; every other step must be SKIPPED or absent.
     """
-    from refsmith.steps import state_problems, step_order
+    from refsmith.detector1.steps import state_problems, step_order
 
     not_applicable = {s for s, refs in job.overrides.items()
                       if any(str(v) == "N/A" for v in refs.values())}
@@ -104,7 +104,7 @@ def provenance(job: CalibrationJob, product: Path, steps: Sequence[str],
     references = {f"{s}.{rt}": str(v) for s in ran
                   for rt, v in sorted(job.overrides.get(s, {}).items())}
     files = sorted({v for v in references.values() if v != "N/A"})
-    from refsmith.steps import STEP_REFTYPES
+    from refsmith.detector1.reftypes import STEP_REFTYPES
 
     reftypes = sorted({rt for s in ran for rt in STEP_REFTYPES.get(s, ())})
     return {
@@ -240,7 +240,7 @@ def store_products_used(plan: Any, store_dir: Path) -> set[Path]:
 
 def store_products_of(plan: Any, store_dir: Path) -> set[Path]:
     """Every product in the calibrated store of the plan's exposures (--force-redo)."""
-    from refsmith.naming import product_base
+    from refsmith.detector1.naming import product_base
 
     bases = {re.sub(r"_uncal\.fits(\.gz)?$", "", Path(e.path).name) for e in plan.catalog.exposures}
     found: set[Path] = set()
@@ -269,7 +269,7 @@ def check_offline_references(jobs: Sequence[CalibrationJob]) -> list[Calibration
     list of CalibrationJob
         The jobs with ``N/A`` added where allowed.
     """
-    from refsmith.steps import OPTIONAL_REFTYPES, REQUIRED_REFTYPES, STEP_REFTYPES
+    from refsmith.detector1.reftypes import OPTIONAL_REFTYPES, REQUIRED_REFTYPES, STEP_REFTYPES
 
     missing: dict[tuple[str, str], list[str]] = {}
     completed = []

@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from refsmith.detector1.naming import safe_label
 from refsmith.errors import PlanError
 from refsmith.jobs import CombineJob, ReffileInput, ReffileJob, StartChoice
 from refsmith.model import Exposure, Group
-from refsmith.naming import safe_label
 
 if TYPE_CHECKING:
     from refsmith.planning import RecipeSpec

@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from refsmith.steps import STEP_KEYWORDS
+from refsmith.detector1.keywords import STEP_KEYWORDS
 
 BLOCK = 2880
 MJD_EPOCH = date(1858, 11, 17).toordinal()

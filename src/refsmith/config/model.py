@@ -31,9 +31,9 @@ from refsmith.config.sections import (
     _problems,
     _Section,
 )
+from refsmith.detector1.keywords import normalize_instrument as _normalize_instrument
+from refsmith.detector1.steps import expand_steps
 from refsmith.errors import ConfigError
-from refsmith.steps import expand_steps
-from refsmith.steps import normalize_instrument as _normalize_instrument
 
 # ------------------------------------------------------------------ the config
 

@@ -23,8 +23,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from refsmith.classify import TypeRule
+from refsmith.detector1.keywords import STEP_ALIASES, STEP_KEYWORDS, canonical_step
 from refsmith.errors import ConfigError
-from refsmith.steps import STEP_ALIASES, STEP_KEYWORDS, canonical_step
 from refsmith.util.memory import parse_memory
 
 Loc = tuple[str | int, ...]

@@ -17,7 +17,8 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from refsmith.steps import STEP_KEYWORDS, in_order
+from refsmith.detector1.keywords import STEP_KEYWORDS
+from refsmith.detector1.steps import in_order
 
 RAW_SUFFIX = "uncal"
 

@@ -1,8 +1,8 @@
 """The installed jwst's calwebb_detector1 step order, read from its source with :mod:`ast`.
 
 ``jwst`` is found, never imported (importing it takes seconds and pulls in CRDS). Used by
-:func:`refsmith.steps.installed_step_orders`, which falls back to refsmith's own table
-when the source cannot be read or holds a step refsmith does not know.
+:func:`refsmith.detector1.steps.installed_step_orders`, which falls back to refsmith's own
+table when the source cannot be read or holds a step refsmith does not know.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from refsmith.steps import STEP_KEYWORDS
+from refsmith.detector1.keywords import STEP_KEYWORDS
 
 log = logging.getLogger(__name__)
 

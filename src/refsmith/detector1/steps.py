@@ -1,8 +1,9 @@
-"""calwebb_detector1 steps: order per instrument, S_* keywords, the ``X-`` shorthand.
+"""calwebb_detector1 steps: order per instrument, the ``X-`` shorthand, when SKIPPED counts
+as done, and how a file's S_* state differs from a wanted one.
 
 The order is taken from the installed ``jwst`` when it can be read (see
-:func:`step_order` and :mod:`refsmith.jwstsource`), else from the tested fallback table
-below (jwst 3.0.0, ``Detector1Pipeline.process``).
+:func:`step_order` and :mod:`refsmith.detector1.source`), else from the tested fallback
+table below (jwst 3.0.0, ``Detector1Pipeline.process``).
 """
 
 from __future__ import annotations
@@ -12,39 +13,12 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from refsmith.detector1 import source
+from refsmith.detector1.keywords import STEP_KEYWORDS, canonical_step, normalize_instrument
+from refsmith.detector1.reftypes import REQUIRED_REFTYPES, STEP_REFTYPES
 from refsmith.errors import ConfigError
 
 log = logging.getLogger(__name__)
-
-INSTRUMENTS = ("NIRCAM", "NIRISS", "NIRSPEC", "MIRI", "FGS")
-
-# step name -> primary header keyword recording its status (core schema)
-STEP_KEYWORDS: dict[str, str] = {
-    "group_scale": "S_GRPSCL",
-    "dq_init": "S_DQINIT",
-    "emicorr": "S_MIREMI",
-    "saturation": "S_SATURA",
-    "ipc": "S_IPC",
-    "superbias": "S_SUPERB",
-    "refpix": "S_REFPIX",
-    "firstframe": "S_FRSTFR",
-    "lastframe": "S_LASTFR",
-    "reset": "S_RESET",
-    "linearity": "S_LINEAR",
-    "rscd": "S_RSCD",
-    "dark_current": "S_DARK",
-    "persistence": "S_PERSIS",
-    "charge_migration": "S_CHGMIG",
-    "jump": "S_JUMP",
-    "picture_frame": "S_PCTFRM",
-    "clean_flicker_noise": "S_CLNFNS",
-    "ramp_fit": "S_RAMP",
-    "gain_scale": "S_GANSCL",
-}
-KEYWORD_STEPS: dict[str, str] = {kw: step for step, kw in STEP_KEYWORDS.items()}
-
-# Names accepted in configs for a step (legacy jwst_reffiles used 'rate' for ramp_fit).
-STEP_ALIASES: dict[str, str] = {"rate": "ramp_fit", "rampfit": "ramp_fit", "dark": "dark_current"}
 
 FALLBACK_ORDER: dict[str, tuple[str, ...]] = {
     "NIR": (
@@ -64,16 +38,6 @@ SKIPPED_BY_DEFAULT = frozenset(
     {"emicorr", "firstframe", "persistence", "charge_migration", "picture_frame",
      "clean_flicker_noise"}
 )
-
-
-def normalize_instrument(instrument: str) -> str:
-    """Return the INSTRUME spelling ('NIRCAM', 'MIRI', ...) or raise ConfigError."""
-    name = str(instrument).strip().upper()
-    if name not in INSTRUMENTS:
-        raise ConfigError(
-            f"unknown instrument {instrument!r}; expected one of {', '.join(INSTRUMENTS)}"
-        )
-    return name
 
 
 @functools.lru_cache(maxsize=64)
@@ -100,23 +64,12 @@ def step_order(instrument: str) -> tuple[str, ...]:
 @functools.cache
 def installed_step_orders() -> dict[str, tuple[str, ...]]:
     """Step orders ``{'NIR': ..., 'MIRI': ...}`` of the installed jwst, else the fallback."""
-    from refsmith import jwstsource  # imports this module
-
-    source = jwstsource.detector1_source()
-    orders = jwstsource.derive_step_orders(source) if source is not None else None
+    path = source.detector1_source()
+    orders = source.derive_step_orders(path) if path is not None else None
     if orders is None:
         log.info("using refsmith's calwebb_detector1 step order table (jwst 3.0.0)")
         return dict(FALLBACK_ORDER)
     return orders
-
-
-def canonical_step(name: str) -> str:
-    """Map a configured step name (case-insensitive, aliases allowed) to its real name."""
-    key = name.strip().lower()
-    key = STEP_ALIASES.get(key, key)
-    if key not in STEP_KEYWORDS:
-        raise ConfigError(f"unknown calwebb_detector1 step {name!r}")
-    return key
 
 
 def expand_steps(spec: str | Iterable[str], instrument: str) -> tuple[str, ...]:
@@ -162,56 +115,6 @@ def _rank(instrument: str | None) -> dict[str, int]:
     except ConfigError:
         order = FALLBACK_ORDER["NIR"]
     return {s: i for i, s in enumerate(order)}
-
-
-# ---------------------------------------------------------------- reference files
-# Reference types each step asks CRDS for: the steps' ``reference_file_types`` in jwst 3.0.0
-# (jwst/<step>/<step>_step.py). Overrides of a type must go on EVERY step listed here.
-STEP_REFTYPES: dict[str, tuple[str, ...]] = {
-    "group_scale": (),
-    "dq_init": ("mask",),
-    "emicorr": ("emicorr",),
-    "saturation": ("saturation", "superbias"),
-    "ipc": ("ipc",),
-    "superbias": ("superbias",),
-    "refpix": ("refpix", "sirskernel"),
-    "firstframe": (),
-    "lastframe": (),
-    "reset": ("reset",),
-    "linearity": ("linearity",),
-    "rscd": ("rscd",),
-    "dark_current": ("dark",),
-    "persistence": (),
-    "charge_migration": (),
-    "jump": ("gain", "readnoise"),
-    "picture_frame": ("pictureframe",),
-    "clean_flicker_noise": ("flat", "pastasoss"),
-    "ramp_fit": ("readnoise", "gain"),
-    "gain_scale": ("gain",),
-}
-
-# Types without which the step fails (jump_step.py:147-149, ramp_fit_step.py:204-205 open
-# them unconditionally).
-REQUIRED_REFTYPES: dict[str, frozenset[str]] = {
-    "jump": frozenset({"gain", "readnoise"}),
-    "ramp_fit": frozenset({"gain", "readnoise"}),
-}
-
-# Types that may be N/A while the step still does its work: saturation without superbias
-# (saturation_step.py:62-63), refpix outside NIRSpec IRS2 (refpix_step.py:81 only asks for
-# 'refpix' on IRS2 data; 'sirskernel' N/A falls back to the running median, :121-125),
-# clean_flicker_noise (flat / pastasoss only refine its mask). For every other type, N/A
-# makes the step record SKIPPED without doing anything (e.g. dq_init_step.py:60-63).
-OPTIONAL_REFTYPES: dict[str, frozenset[str]] = {
-    "saturation": frozenset({"superbias"}),
-    "refpix": frozenset({"refpix", "sirskernel"}),
-    "clean_flicker_noise": frozenset({"flat", "pastasoss"}),
-}
-
-
-def reftype_steps(reftype: str, steps: Iterable[str]) -> tuple[str, ...]:
-    """The steps among ``steps`` that use ``reftype`` (each needs its own override)."""
-    return tuple(s for s in steps if reftype in STEP_REFTYPES.get(s, ()))
 
 
 # ---------------------------------------------------------------- SKIPPED as "does not apply"

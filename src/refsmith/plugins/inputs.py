@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from refsmith.detector1.keywords import STEP_KEYWORDS
 from refsmith.plugins import blocks as _blocks
 from refsmith.plugins.blocks import DO_NOT_USE, Block, RampBlock
-from refsmith.steps import STEP_KEYWORDS
 
 __all__ = ["GroupInputs", "InputFile", "Ramp", "read_input"]
 
