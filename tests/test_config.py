@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from refsmith import legacy
 from refsmith.classify import TypeRule
 from refsmith.config import (
     EXAMPLE_CONFIG,
     Config,
     default_config,
+    legacy,
     load_config,
     parse_config,
     write_example,
@@ -147,7 +147,7 @@ DEFAULTS = (TypeRule("dark", "D", {"EXP_TYPE": ("NRC_DARK",)}),
 
 @pytest.fixture
 def default_rules(monkeypatch):
-    monkeypatch.setattr("refsmith.config.model._default_rules", lambda: DEFAULTS)
+    monkeypatch.setattr("refsmith.config.config._default_rules", lambda: DEFAULTS)
     return DEFAULTS
 
 

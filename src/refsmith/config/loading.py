@@ -16,8 +16,8 @@ from pydantic import (
     ValidationError,
 )
 
-from refsmith.config.model import Config
-from refsmith.config.sections import _PROBLEMS, Loc, _suggest
+from refsmith.config.config import Config
+from refsmith.config.values import PROBLEMS_ERROR, Loc, suggest
 from refsmith.errors import ConfigError
 
 # ------------------------------------------------------------------ loading
@@ -77,7 +77,7 @@ def parse_config(text: str, source: str = "<string>", base_dir: Path | None = No
         what = "empty" if data is None else f"a {type(data).__name__}, not a mapping"
         raise ConfigError(f"{source}:{line}: the config is {what}; expected keys such as "
                           "inputs: and recipes: (refsmith init writes an example)")
-    from refsmith import legacy
+    from refsmith.config import legacy
 
     origins: dict[Loc, Loc] = {}
     notices: list[str] = []
@@ -234,11 +234,11 @@ def _flatten(exc: ValidationError) -> list[tuple[Loc, str]]:
         loc = tuple(part for part in error["loc"] if part != "[key]")
         if len(loc) >= 3 and loc[0] == "classify" and loc[2] == "match":
             loc = loc[:2] + loc[3:]  # TypeRuleConfig.match is flat in YAML
-        if error["type"] == _PROBLEMS:
+        if error["type"] == PROBLEMS_ERROR:
             out += [(loc + tuple(rel), msg) for rel, msg in error["ctx"]["problems"]]
         elif error["type"] == "extra_forbidden":
             allowed = _allowed_keys(loc[:-1])
-            hint = _suggest(str(loc[-1]), allowed)
+            hint = suggest(str(loc[-1]), allowed)
             if not hint and allowed:
                 hint = f"; allowed here: {', '.join(allowed)}"
             out.append((loc, f"unknown key{hint}"))

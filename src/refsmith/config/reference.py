@@ -18,8 +18,8 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from refsmith.config.config import Config
 from refsmith.config.example import EXAMPLE_CONFIG
-from refsmith.config.model import Config
 
 INTRO = """\
 # Configuration reference

@@ -1,179 +1,52 @@
 """Config sections (inputs, classify rules, output, pipeline, execution, recipes).
 
-Value helpers and the pydantic models of every section but the top level.
+The pydantic models of every section but the top level (:mod:`refsmith.config.config`);
+their value types are in :mod:`refsmith.config.values`.
 """
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Annotated, Any, Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     PositiveFloat,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from refsmith.classify import TypeRule
-from refsmith.detector1.keywords import STEP_ALIASES, STEP_KEYWORDS, canonical_step
-from refsmith.errors import ConfigError
-from refsmith.util.memory import parse_memory
+from refsmith.config.values import (
+    Duration,
+    FitsKeyword,
+    KeywordList,
+    MaxDays,
+    StringList,
+    memory_size,
+    parse_duration,
+    problems_error,
+    regex_text,
+    step_tokens,
+)
 
-Loc = tuple[str | int, ...]
-
-_PROBLEMS = "refsmith_problems"
-_FITS_KEYWORD = re.compile(r"[A-Z0-9_-]{1,8}")
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 SAVE_STEP_EXTRAS = ("fitopt",)  # save_steps values that are not calwebb_detector1 steps
-
-
-# ------------------------------------------------------------------ value helpers
-
-
-def _problems(problems: Sequence[tuple[Loc, str]]) -> PydanticCustomError:
-    """One pydantic error carrying several (relative key path, message) problems."""
-    summary = "; ".join(f"{'.'.join(map(str, loc))}: {msg}" if loc else msg
-                        for loc, msg in problems)
-    return PydanticCustomError(_PROBLEMS, "{summary}",
-                               {"summary": summary, "problems": list(problems)})
-
-
-def _fits_keyword(value: Any) -> str:
-    text = str(value).strip().upper()
-    if not _FITS_KEYWORD.fullmatch(text):
-        raise ValueError(f"{value!r} is not a FITS keyword (1-8 characters of A-Z 0-9 - _)")
-    return text
-
-
-def _string_list(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, Iterable) and not isinstance(value, Mapping):
-        items = list(value)
-        if all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in items):
-            return [str(v) for v in items]
-    raise ValueError(f"expected a string or a list of strings, got {value!r}")
-
-
-def _regex(value: Any) -> Any:
-    if value is None:
-        return None
-    try:
-        re.compile(str(value))
-    except re.error as exc:
-        raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
-    return str(value)
-
-
-def _memory_size(value: Any, info: ValidationInfo) -> Any:
-    """A memory size such as ``4GiB`` (kept as written; :func:`parse_memory` reads it)."""
-    if value is None:
-        return None
-    try:
-        size = parse_memory(str(value), str(info.field_name))
-    except ConfigError as exc:
-        raise ValueError(str(exc)) from None
-    if not size:
-        raise ValueError(f"{info.field_name} must be more than 0, got {value!r}")
-    return str(value).strip()
-
-
-_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(s|sec|m|min|h|d)?")
-_SECONDS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
-
-
-def _duration(value: Any, info: ValidationInfo) -> Any:
-    """A time limit in seconds: a number, or text with a unit (``90s``, ``30min``, ``2h``,
-    ``1d``); ``none`` = no limit (0). Passed through as None (unset) when it is None."""
-    return None if value is None else parse_duration(value, str(info.field_name))
-
-
-def parse_duration(value: Any, name: str) -> float:
-    """Seconds of a duration (see :func:`_duration`; ``none`` -> 0.0); ValueError naming
-    ``name`` when it is not one."""
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be seconds or a duration such as 30min or 2h, "
-                         f"got {value!r}")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        text = str(value).strip().lower()
-        if text == "none":
-            return 0.0
-        match = _DURATION.fullmatch(text)
-        if not match:
-            raise ValueError(f"{name} must be seconds or a duration such as 30min or 2h "
-                             f"(or none), got {value!r}")
-        seconds = float(match[1]) * _SECONDS[match[2]]
-    if not seconds > 0 or seconds == float("inf"):
-        raise ValueError(f"{name} must be more than 0 seconds (none = no limit), "
-                         f"got {value!r}")
-    return seconds
-
-
-Duration = Annotated[float, BeforeValidator(_duration)]
-
-
-def _suggest(word: str, candidates: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-def _step_tokens(value: Any, *, shorthand: bool, extras: Sequence[str] = ()) -> list[str]:
-    """Split a step list (string with commas/spaces, or list) into canonical names."""
-    if value is None:
-        return []
-    items = [value] if isinstance(value, str) else _string_list(value)
-    known = [*STEP_KEYWORDS, *STEP_ALIASES, *extras]
-    tokens, bad = [], []
-    for item in items:
-        for part in str(item).replace(",", " ").split():
-            minus = shorthand and part.endswith("-")
-            name = part[:-1] if minus else part
-            if name.lower() in extras:
-                tokens.append(name.lower())
-                continue
-            try:
-                tokens.append(canonical_step(name) + ("-" if minus else ""))
-            except ConfigError:
-                hint = _suggest(name.lower(), known)
-                bad.append(f"unknown calwebb_detector1 step {name!r}{hint}")
-    if bad:
-        raise ValueError("; ".join(bad))
-    return tokens
-
-
-FitsKeyword = Annotated[str, BeforeValidator(_fits_keyword)]
-StringList = Annotated[list[str], BeforeValidator(_string_list)]
-KeywordList = Annotated[list[FitsKeyword], BeforeValidator(_string_list)]
-
-
-def _upper_keys(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k).strip().upper(): v for k, v in value.items()}
-    return value
-
-
-MaxDays = Annotated[dict[str, PositiveFloat], BeforeValidator(_upper_keys)]
-
-
-class _Section(BaseModel):
-    # field docstrings document the fields: config/reference.py reads them for the docs
-    model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
 # ------------------------------------------------------------------ sections
 
 
-class TimeKeys(_Section):
+class Section(BaseModel):
+    """The base of every config model: unknown keys are errors, defaults are validated."""
+
+    # field docstrings document the fields: config/reference.py reads them for the docs
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class TimeKeys(Section):
     """Where the observation time is: one MJD keyword, an ISO date(-time), or date + time.
 
     In YAML, ``time: EXPSTART`` is short for ``time: {mjd: EXPSTART}``.
@@ -212,7 +85,7 @@ class TimeKeys(_Section):
         return self
 
 
-class Inputs(_Section):
+class Inputs(Section):
     """Which files are exposures and which header keywords they must have."""
 
     paths: StringList = []
@@ -236,14 +109,14 @@ class Inputs(_Section):
     DATE-END}` (ISO date-time), or `{date: DATE-OBS, time: TIME-OBS}`.
     """
 
-    _check_pattern = field_validator("pattern", mode="before")(_regex)
+    _check_pattern = field_validator("pattern", mode="before")(regex_text)
 
     def time_spec(self) -> tuple[str | None, str | None, str | None]:
         """The time keywords as ``(mjd_key, date_key, time_key)``; unused ones are None."""
         return self.time.mjd, self.time.date, self.time.time
 
 
-class TypeRuleConfig(_Section):
+class TypeRuleConfig(Section):
     """One image-type rule; in YAML a flat mapping, e.g. ``{letter: B, EXP_TYPE: [NRC_BIAS]}``.
 
     ``letter`` and ``pattern`` (regular expression searched in the base name) are special;
@@ -276,7 +149,7 @@ class TypeRuleConfig(_Section):
                 out["match"][name] = value
         return out
 
-    _check_pattern = field_validator("pattern", mode="before")(_regex)
+    _check_pattern = field_validator("pattern", mode="before")(regex_text)
 
     @field_validator("letter", mode="before")
     @classmethod
@@ -302,7 +175,7 @@ class TypeRuleConfig(_Section):
                         pattern=self.pattern)
 
 
-class Output(_Section):
+class Output(Section):
     """Where runs are written: ``<root>/<run>``."""
 
     root: str = "./refsmith_out"
@@ -324,7 +197,7 @@ class Output(_Section):
         return text
 
 
-class Pipeline(_Section):
+class Pipeline(Section):
     """How the jwst pipeline is run: earlier products, reference files, CRDS."""
 
     search_dirs: StringList = []
@@ -354,11 +227,11 @@ class Pipeline(_Section):
             keyword = text.lower() in ("crds", "self")
             out[str(key).strip().lower()] = text.lower() if keyword else text
         if bad:
-            raise _problems(bad)
+            raise problems_error(bad)
         return out
 
 
-class Timeouts(_Section):
+class Timeouts(Section):
     """How long one job may run (from its start on a worker) before it is stopped and
     failed; seconds or a duration (`90s`, `30min`, `2h`), `none` for no limit."""
 
@@ -376,7 +249,7 @@ class Timeouts(_Section):
     """
 
 
-class Execution(_Section):
+class Execution(Section):
     """Where jobs run: a local process pool, or Dask (optionally on a batch cluster)."""
 
     executor: Literal["local", "dask"] = "local"
@@ -431,7 +304,7 @@ class Execution(_Section):
         raise ValueError(f"workers must be 'auto' or a whole number >= 1, got {value!r}")
 
     _check_memory = field_validator("max_memory", "recycle_memory", "reffile_memory",
-                                    mode="before")(_memory_size)
+                                    mode="before")(memory_size)
 
     @field_validator("cluster", mode="before")
     @classmethod
@@ -443,19 +316,19 @@ class Execution(_Section):
                              "kind: htcondor, slurm or pbs")
         kind = str(value.get("kind", "")).strip().lower()
         if kind not in ("htcondor", "slurm", "pbs"):
-            raise _problems([(("kind",), f"must be htcondor, slurm or pbs, got "
+            raise problems_error([(("kind",), f"must be htcondor, slurm or pbs, got "
                                           f"{value.get('kind')!r}")])
         return {**value, "kind": kind}
 
     @model_validator(mode="after")
     def _cluster_needs_dask(self) -> Execution:
         if self.cluster is not None and self.executor != "dask":
-            raise _problems([(("cluster",), "is only used with executor: dask; "
+            raise problems_error([(("cluster",), "is only used with executor: dask; "
                                             "set executor: dask or remove cluster")])
         return self
 
 
-class Recipe(_Section):
+class Recipe(Section):
     """How to make one kind of individual reference file from groups of exposures."""
 
     reftype: str | None = None
@@ -501,7 +374,7 @@ class Recipe(_Section):
     `none`); default: `execution.timeout.reffile` / `.combine`.
     """
 
-    _check_memory = field_validator("memory", mode="before")(_memory_size)
+    _check_memory = field_validator("memory", mode="before")(memory_size)
 
     @field_validator("imtypes", mode="before")
     @classmethod
@@ -514,12 +387,12 @@ class Recipe(_Section):
     @field_validator("steps", mode="before")
     @classmethod
     def _steps(cls, value: Any) -> Any:
-        return _step_tokens(value, shorthand=True)
+        return step_tokens(value, shorthand=True)
 
     @field_validator("save_steps", mode="before")
     @classmethod
     def _save_steps(cls, value: Any) -> Any:
-        return _step_tokens(value, shorthand=False, extras=SAVE_STEP_EXTRAS)
+        return step_tokens(value, shorthand=False, extras=SAVE_STEP_EXTRAS)
 
     @field_validator("params", mode="before")
     @classmethod

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from refsmith.config.values import Loc
+from refsmith.config.variables import expand_variables
 from refsmith.errors import ConfigError
-
-Loc = tuple[str | int, ...]
 
 MARKERS = frozenset({"reflabels", "inputfiles", "default_reflabels", "reftypes", "DD", "FF",
                      "DDFF"})
@@ -395,8 +395,6 @@ def _legacy_steps(value: Any, where: str, out: Translation) -> Any:
 
 def _expand_all(value: Any, loc: Loc, out: Translation) -> Any:
     """Expand ``$VARIABLES`` in every string, as jwst_reffiles did (unset = error)."""
-    from refsmith.config import expand_variables
-
     if isinstance(value, str):
         try:
             return expand_variables(value)

@@ -1,9 +1,8 @@
-"""The top-level :class:`Config` model and environment-variable expansion."""
+"""The top-level :class:`Config` model: the whole config file, and the values derived from it."""
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,19 +17,16 @@ from pydantic import (
 
 from refsmith.classify import TypeRule
 from refsmith.config.sections import (
-    _NAME,
     Execution,
     Inputs,
-    KeywordList,
-    Loc,
-    MaxDays,
     Output,
     Pipeline,
     Recipe,
+    Section,
     TypeRuleConfig,
-    _problems,
-    _Section,
 )
+from refsmith.config.values import IDENTIFIER, KeywordList, Loc, MaxDays, problems_error
+from refsmith.config.variables import expand_variables
 from refsmith.detector1.keywords import normalize_instrument as _normalize_instrument
 from refsmith.detector1.steps import expand_steps
 from refsmith.errors import ConfigError
@@ -45,7 +41,7 @@ def _default_rules() -> tuple[TypeRule, ...]:
     return tuple(DEFAULT_RULES)
 
 
-class Config(_Section):
+class Config(Section):
     """A validated refsmith configuration.
 
     Build one with :func:`load_config`, :func:`parse_config` or :func:`default_config`;
@@ -100,7 +96,7 @@ class Config(_Section):
     def _consistent(self, info: ValidationInfo) -> Config:
         problems: list[tuple[Loc, str]] = []
         for name in self.classify or {}:
-            if not _NAME.fullmatch(name):
+            if not IDENTIFIER.fullmatch(name):
                 problems.append((("classify", name), "image type names are identifiers "
                                  "(letters, digits, _), e.g. dark, flat, bias"))
         try:
@@ -114,7 +110,7 @@ class Config(_Section):
         for key in self.max_days:
             problems += self._imtypes_problem(("max_days", key), key, letters)
         for name, recipe in self.recipes.items():
-            if not _NAME.fullmatch(name):
+            if not IDENTIFIER.fullmatch(name):
                 problems.append((("recipes", name), "recipe names are identifiers "
                                  "(letters, digits, _), e.g. readnoise, bad_pixel_mask"))
             if recipe.reftype is None:
@@ -130,7 +126,7 @@ class Config(_Section):
                 except ConfigError as exc:
                     problems.append((("recipes", name, "steps"), str(exc)))
         if problems:
-            raise _problems(problems)
+            raise problems_error(problems)
         return self
 
     @staticmethod
@@ -227,34 +223,3 @@ class Config(_Section):
         if not result.is_absolute():
             result = Path(self.base_dir).absolute() / result
         return Path(os.path.normpath(result))
-
-
-_VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
-
-
-def expand_variables(text: str, where: str = "") -> str:
-    """Replace ``$NAME`` and ``${NAME}`` by environment variables; unset ones are errors.
-
-    Parameters
-    ----------
-    text : str
-        The string to expand.
-    where : str
-        Where the string comes from, for the error message.
-
-    Raises
-    ------
-    ConfigError
-        Naming the first variable that is not set.
-    """
-
-    def value(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2)
-        if name not in os.environ:
-            raise ConfigError(f"{where + ': ' if where else ''}environment variable ${name} "
-                              f"is not set; set it or write the path out")
-        return os.environ[name]
-
-    return _VARIABLE.sub(value, text)
-
-
