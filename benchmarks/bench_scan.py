@@ -1,7 +1,7 @@
 """Catalog scan speed: files per second, cold (no cache database) and warm (cached).
 
 Writes N header-only synthetic exposures (~150 primary-header cards each) into a
-temporary directory, then times :func:`refsmith.catalog.scan`:
+temporary directory, then times :func:`refsmith.catalog.catalog.scan`:
 
 - cold: no cache database yet (every header is read and the cache is written);
 - warm: the cache database exists and no file changed (stat + one query + Exposures).
@@ -21,7 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from refsmith.catalog import CatalogOptions, scan
+from refsmith.catalog.catalog import scan
+from refsmith.catalog.options import CatalogOptions
 from refsmith.synth import INSTRUMENT_PROFILES, write_exposure
 
 

@@ -14,10 +14,13 @@ import pytest
 from astropy.table import Table
 from astropy.time import Time
 
-from refsmith import catalog as catalog_module
-from refsmith import headerpool, headers
-from refsmith.catalog import CatalogOptions, TimeSpec, discover, read_exposure, scan
-from refsmith.classify import TypeRule
+from refsmith.catalog import catalog as catalog_module
+from refsmith.catalog import headers
+from refsmith.catalog import pool as headerpool
+from refsmith.catalog.catalog import read_exposure, scan
+from refsmith.catalog.classify import TypeRule
+from refsmith.catalog.discovery import discover
+from refsmith.catalog.options import CatalogOptions, TimeSpec
 from refsmith.config import parse_config
 from refsmith.errors import ConfigError
 from refsmith.model import Exposure
@@ -551,7 +554,7 @@ def test_options_are_frozen_and_keywords_case_insensitive(tmp_path):
 def test_catalog_and_synth_import_no_astropy():
     """Spawned readers import the main module: these must stay light (no astropy)."""
     code = (
-        "import sys, refsmith.catalog, refsmith.synth; "
+        "import sys, refsmith.catalog.catalog, refsmith.synth; "
         "heavy = {'astropy', 'numpy', 'jwst', 'stdatamodels'} & set(sys.modules); "
         "assert not heavy, heavy"
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from refsmith.classify import (
+from refsmith.catalog.classify import (
     DARK_EXP_TYPES,
     DEFAULT_RULES,
     FLAT_EXP_TYPES,

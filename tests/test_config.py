@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from refsmith.classify import TypeRule
+from refsmith.catalog.classify import TypeRule
 from refsmith.config import (
     EXAMPLE_CONFIG,
     Config,

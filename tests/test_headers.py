@@ -18,8 +18,8 @@ from astropy.time import Time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from refsmith.headercache import HeaderCache
-from refsmith.headers import (
+from refsmith.catalog.cache import HeaderCache
+from refsmith.catalog.headers import (
     BLOCK,
     LEAP_SECOND_DAYS,
     HeaderError,
@@ -291,7 +291,7 @@ def test_iso_to_mjd_rejects_garbage(date, time):
 def test_reader_does_not_import_astropy(tmp_path):
     path = write_exposure(tmp_path / "a_uncal.fits")
     code = (
-        "import sys; from refsmith.headers import read_many; "
+        "import sys; from refsmith.catalog.headers import read_many; "
         f"r = read_many([{str(path)!r}], ['DETECTOR']); "
         "assert r[0][1] == {'DETECTOR': 'NRCA1'}, r; "
         "assert 'astropy' not in sys.modules and 'numpy' not in sys.modules"

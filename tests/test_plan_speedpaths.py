@@ -24,7 +24,8 @@ from astropy.table import MaskedColumn, Table
 from hypothesis import given
 from hypothesis import strategies as st
 
-from refsmith.catalog import CatalogOptions, scan
+from refsmith.catalog.catalog import scan
+from refsmith.catalog.options import CatalogOptions
 from refsmith.config import load_config
 from refsmith.demo import write_dataset
 from refsmith.grouping import GroupingRule, _screen, _values_of

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from refsmith import synth
-from refsmith.catalog import CatalogOptions, scan
+from refsmith.catalog.catalog import scan
+from refsmith.catalog.options import CatalogOptions
 from refsmith.detector1.naming import exposure_base, product_base, state_id
 from refsmith.detector1.steps import step_order
 from refsmith.errors import ConfigError, PlanError

@@ -10,7 +10,7 @@ from astropy.time import Time
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from refsmith.headers import HeaderError, read_header_text
+from refsmith.catalog.headers import HeaderError, read_header_text
 from refsmith.synth import (
     BAD_FILE_KINDS,
     INSTRUMENT_PROFILES,

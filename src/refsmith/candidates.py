@@ -22,7 +22,7 @@ from refsmith.model import Exposure
 from refsmith.references import HeaderReader
 
 if TYPE_CHECKING:
-    from refsmith.catalog import CatalogOptions
+    from refsmith.catalog.options import CatalogOptions
 
 
 # ---------------------------------------------------------------- start candidates
@@ -146,7 +146,8 @@ def default_header_reader(catalog_options: CatalogOptions | None = None) -> Head
     INSTRUME and DETECTOR are the only required keywords; SUBARRAY, READPATT, NGROUPS and
     the keywords of the not-applicable table are read too.
     """
-    from refsmith.catalog import CatalogOptions, scan
+    from refsmith.catalog.catalog import scan
+    from refsmith.catalog.options import CatalogOptions
 
     base = catalog_options or CatalogOptions()
     extra = ("SUBARRAY", "READPATT", "NGROUPS", *APPLICABILITY_KEYWORDS)

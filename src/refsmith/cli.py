@@ -78,7 +78,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    from refsmith.catalog import scan
+    from refsmith.catalog.catalog import scan
     from refsmith.plan import catalog_options, input_paths, output_root
 
     config = load(args.config)

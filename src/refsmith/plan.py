@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from refsmith.catalog import Catalog, CatalogOptions, TimeSpec, scan
-from refsmith.classify import letters
+from refsmith.catalog.catalog import Catalog, scan
+from refsmith.catalog.classify import letters
+from refsmith.catalog.options import CatalogOptions, TimeSpec
 from refsmith.config import Config
 from refsmith.detector1.memory import SHAPE_KEYWORDS
 from refsmith.detector1.steps import APPLICABILITY_KEYWORDS

@@ -42,7 +42,7 @@ from refsmith.model import Exposure, Group, Leftover
 from refsmith.references import HeaderReader, ReferenceResolver
 
 if TYPE_CHECKING:
-    from refsmith.catalog import CatalogOptions
+    from refsmith.catalog.options import CatalogOptions
     from refsmith.grouping import GroupingRule
 
 __all__ = [
@@ -76,7 +76,7 @@ class RecipeSpec:
 class PlanningOptions:
     """Where products and references are, and how to read their headers.
 
-    ``read_headers`` (paths -> Exposure records) defaults to :func:`refsmith.catalog.scan`
+    ``read_headers`` (paths -> Exposure records) defaults to :func:`refsmith.catalog.catalog.scan`
     with ``catalog_options`` (pattern ``\\.fits$``, only INSTRUME/DETECTOR required).
     """
 

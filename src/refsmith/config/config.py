@@ -15,7 +15,7 @@ from pydantic import (
     model_validator,
 )
 
-from refsmith.classify import TypeRule
+from refsmith.catalog.classify import TypeRule
 from refsmith.config.sections import (
     Execution,
     Inputs,
@@ -35,8 +35,8 @@ from refsmith.errors import ConfigError
 
 
 def _default_rules() -> tuple[TypeRule, ...]:
-    """The built-in classification table (:data:`refsmith.classify.DEFAULT_RULES`)."""
-    from refsmith.classify import DEFAULT_RULES
+    """The built-in classification table (:data:`refsmith.catalog.classify.DEFAULT_RULES`)."""
+    from refsmith.catalog.classify import DEFAULT_RULES
 
     return tuple(DEFAULT_RULES)
 

@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from refsmith.classify import TypeRule
+from refsmith.catalog.classify import TypeRule
 from refsmith.config.values import (
     Duration,
     FitsKeyword,
@@ -169,7 +169,7 @@ class TypeRuleConfig(Section):
         return self
 
     def to_rule(self, name: str) -> TypeRule:
-        """The :class:`~refsmith.classify.TypeRule` for image type ``name``."""
+        """The :class:`~refsmith.catalog.classify.TypeRule` for image type ``name``."""
         return TypeRule(name=name, letter=self.letter or name[:1].upper(),
                         match={k: tuple(v) for k, v in self.match.items()},
                         pattern=self.pattern)

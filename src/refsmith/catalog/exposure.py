@@ -3,7 +3,7 @@
 :class:`Describer` compiles the catalog options once per scan (the keywords to read, the
 image-type rules, the time keywords) and builds each Exposure: set-up values, image
 type, MJD, completed steps, or the reasons it is unusable. Used by
-:mod:`refsmith.catalog`; pure (no file access).
+:mod:`refsmith.catalog.catalog`; pure (no file access).
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from collections.abc import Mapping, Sequence
 from math import isfinite
 from typing import TYPE_CHECKING, Any
 
-from refsmith.classify import Classifier
+from refsmith.catalog.classify import Classifier
+from refsmith.catalog.headers import STEP_PREFIX, iso_to_mjd
 from refsmith.detector1.keywords import KEYWORD_STEPS
 from refsmith.detector1.steps import in_order
-from refsmith.headers import STEP_PREFIX, iso_to_mjd
 from refsmith.model import Exposure
 
 if TYPE_CHECKING:
-    from refsmith.catalog import CatalogOptions
+    from refsmith.catalog.options import CatalogOptions
 
 STANDARD_READ = ("INSTRUME", "DETECTOR", "EXP_TYPE", "READPATT", "SUBARRAY", "NGROUPS", "NINTS")
 

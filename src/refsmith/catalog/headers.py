@@ -1,5 +1,5 @@
 """Fast primary-header reader (only the needed cards); stdlib only. Its SQLite cache is
-:mod:`refsmith.headercache`.
+:mod:`refsmith.catalog.cache`.
 
 The hot path of planning is reading a few keywords from thousands of primary headers.
 astropy parses ~1,000 headers/s; this reader reads 2880-byte blocks up to the END card
@@ -8,8 +8,8 @@ and parses only the wanted 80-byte cards by hand (~10x faster). Cards it does no
 card or header, so its answers always agree with ``astropy.io.fits`` (tested).
 
 This module must not import astropy (or anything heavy) at import time: it is what the
-reader processes of :func:`refsmith.catalog.scan` import (:mod:`refsmith.headerpool` runs
-them).
+reader processes of :func:`refsmith.catalog.catalog.scan` import (:mod:`refsmith.catalog.pool`
+runs them).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The SQLite cache of primary-header values read by :mod:`refsmith.headers`.
+"""The SQLite cache of primary-header values read by :mod:`refsmith.catalog.headers`.
 
 ``<output root>/catalog.sqlite``, shared by every config of an output root; rows keyed by
 path + size + mtime_ns + ctime_ns + inode: a header edited in place with its size and mtime
@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from refsmith.headers import STEP_PREFIX
+from refsmith.catalog.headers import STEP_PREFIX
 
 
 class HeaderCache:

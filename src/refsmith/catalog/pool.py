@@ -1,6 +1,6 @@
 """Reading many primary headers: in this process, or here and in a pool of spawned reader
 processes when many files are new (the task each reader runs is
-:func:`refsmith.headers.read_many`). Used by :func:`refsmith.catalog.scan`.
+:func:`refsmith.catalog.headers.read_many`). Used by :func:`refsmith.catalog.catalog.scan`.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from refsmith.headers import read_many
+from refsmith.catalog.headers import read_many
 
 # Files per task of the reading processes.
 CHUNK_FILES = 256

@@ -2,7 +2,7 @@
 
 Directories are searched recursively for FITS names (symlinked subdirectories not
 followed) and filtered by the basename pattern; each file is kept once (by device and
-inode). Used by :func:`refsmith.catalog.scan`.
+inode). Used by :func:`refsmith.catalog.catalog.scan`.
 """
 
 from __future__ import annotations

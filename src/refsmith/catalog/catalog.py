@@ -1,13 +1,13 @@
 """The catalog: discover input files and describe each one from its primary header.
 
 ``scan`` = ``discover`` (files, directories, globs, ``@list`` files; duplicates removed)
-+ header reading (:mod:`refsmith.headers`, cached in SQLite by path + size + mtime,
++ header reading (:mod:`refsmith.catalog.headers`, cached in SQLite by path + size + mtime,
 in parallel when many files are new) + one :class:`~refsmith.model.Exposure` per file
-(:mod:`refsmith.describe`) with its image type, time, setup, completed steps, or the
+(:mod:`refsmith.catalog.exposure`) with its image type, time, setup, completed steps, or the
 reason it is unusable.
 
-Nothing here imports astropy at import time (the reader processes import this package);
-astropy is used only by :meth:`Catalog.to_table` and by the header reader's fallback.
+Nothing here imports astropy at import time; astropy is used only by
+:meth:`Catalog.to_table` and by the header reader's fallback.
 """
 
 from __future__ import annotations
@@ -19,13 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from refsmith.classify import DEFAULT_RULES, TypeRule
-from refsmith.describe import Describer, upper_keywords
-from refsmith.discovery import Discovery, discover
-from refsmith.errors import ConfigError
-from refsmith.headercache import HeaderCache
-from refsmith.headerpool import read_headers
-from refsmith.headers import read_many
+from refsmith.catalog.cache import HeaderCache
+from refsmith.catalog.discovery import Discovery, discover
+from refsmith.catalog.exposure import Describer, upper_keywords
+from refsmith.catalog.headers import read_many
+from refsmith.catalog.options import CatalogOptions
+from refsmith.catalog.pool import read_headers
 from refsmith.model import Exposure
 from refsmith.util.gc_pause import gc_paused
 
@@ -34,46 +33,6 @@ if TYPE_CHECKING:
 
 # Read headers in several processes when at least this many files are not cached.
 PARALLEL_MIN_FILES = 1000
-
-
-@dataclass(frozen=True)
-class TimeSpec:
-    """Where the observation time is in the header.
-
-    ``mjd``: a keyword holding an MJD number (default EXPSTART). ``date``: a keyword with
-    a full ISO datetime (DATE-END ``'2022-06-01T12:00:00.000'``), or, with ``time``, a
-    date + time pair (DATE-OBS + TIME-OBS; ground-test DATE-END + TIME-END). When
-    ``date`` is set it is used and ``mjd`` is ignored. Times are UTC.
-    """
-
-    mjd: str | None = "EXPSTART"
-    date: str | None = None
-    time: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.time and not self.date:
-            raise ConfigError(f"time keyword {self.time!r} needs a date keyword too")
-
-    def keywords(self) -> tuple[str, ...]:
-        """The header keywords this spec reads (upper case)."""
-        if self.date:
-            return tuple(k.strip().upper() for k in (self.date, self.time) if k)
-        return (self.mjd.strip().upper(),) if self.mjd else ()
-
-
-@dataclass(frozen=True)
-class CatalogOptions:
-    """What to catalog and how (see :func:`scan`)."""
-
-    pattern: str | None = r"_uncal\.fits$"
-    required_keywords: tuple[str, ...] = (
-        "INSTRUME", "DETECTOR", "READPATT", "SUBARRAY", "NGROUPS", "NINTS",
-    )
-    optional_keywords: tuple[str, ...] = ()
-    time: TimeSpec = TimeSpec()
-    type_rules: tuple[TypeRule, ...] = DEFAULT_RULES
-    cache: Path | None = None
-    workers: int | None = None
 
 
 def read_exposure(path: str, options: CatalogOptions) -> Exposure:
