@@ -35,7 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import refsmith.grouping
+import refsmith.grouping.build
 import refsmith.plan
 import refsmith.rundir
 from refsmith.config import load_config
@@ -122,9 +122,9 @@ class StageTimer:
 def time_in_process(config_path: Path) -> dict[str, float]:
     """Seconds per stage of one build_plan + write_run_dir."""
     timer = StageTimer()
-    original_scan, original_groups = refsmith.plan.scan, refsmith.grouping.build_groups
+    original_scan, original_groups = refsmith.plan.scan, refsmith.grouping.build.build_groups
     refsmith.plan.scan = timer.wrap("scan", original_scan)
-    refsmith.grouping.build_groups = timer.wrap("grouping", original_groups)
+    refsmith.grouping.build.build_groups = timer.wrap("grouping", original_groups)
     try:
         start = time.perf_counter()
         config = load_config(config_path)
@@ -133,7 +133,7 @@ def time_in_process(config_path: Path) -> dict[str, float]:
         refsmith.rundir.write_run_dir(plan)
         done = time.perf_counter()
     finally:
-        refsmith.plan.scan, refsmith.grouping.build_groups = original_scan, original_groups
+        refsmith.plan.scan, refsmith.grouping.build.build_groups = original_scan, original_groups
     seconds = dict(timer.seconds)
     seconds["planning"] = built - start - seconds["scan"] - seconds["grouping"]
     seconds["writing"] = done - built

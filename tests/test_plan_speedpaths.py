@@ -28,7 +28,8 @@ from refsmith.catalog.catalog import scan
 from refsmith.catalog.options import CatalogOptions
 from refsmith.config import load_config
 from refsmith.demo import write_dataset
-from refsmith.grouping import GroupingRule, _screen, _values_of
+from refsmith.grouping import GroupingRule
+from refsmith.grouping.build import _screen, _values_of
 from refsmith.model import Exposure
 from refsmith.plan import build_plan
 from refsmith.rundir import RECORD_LISTS, plan_json, plan_to_dict, write_run_dir

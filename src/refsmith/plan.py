@@ -21,7 +21,7 @@ from refsmith.catalog.options import CatalogOptions, TimeSpec
 from refsmith.config import Config
 from refsmith.detector1.memory import SHAPE_KEYWORDS
 from refsmith.detector1.steps import APPLICABILITY_KEYWORDS
-from refsmith.grouping import GroupingRule
+from refsmith.grouping.rule import GroupingRule
 from refsmith.model import Group, Leftover
 from refsmith.planning import CalibrationPlan, PlanningOptions, RecipeSpec, plan_calibration
 from refsmith.util.gc_pause import gc_paused

@@ -43,7 +43,7 @@ from refsmith.references import HeaderReader, ReferenceResolver
 
 if TYPE_CHECKING:
     from refsmith.catalog.options import CatalogOptions
-    from refsmith.grouping import GroupingRule
+    from refsmith.grouping.rule import GroupingRule
 
 __all__ = [
     "CalibrationJob", "CalibrationPlan", "CombineJob", "Output", "PlanningOptions",
@@ -161,7 +161,8 @@ def plan_calibration(exposures: Sequence[Exposure], recipes: Sequence[RecipeSpec
     options : PlanningOptions
         Calibrated store, search directories, references, header reading.
     group_builder : callable, optional
-        ``(exposures, rule) -> GroupingResult``; default :func:`refsmith.grouping.build_groups`.
+        ``(exposures, rule) -> GroupingResult``; default
+        :func:`refsmith.grouping.build.build_groups`.
 
     Returns
     -------
@@ -175,7 +176,7 @@ def plan_calibration(exposures: Sequence[Exposure], recipes: Sequence[RecipeSpec
         Unresolvable references, clashing outputs, or a cyclic ``self`` reference.
     """
     if group_builder is None:
-        from refsmith.grouping import build_groups
+        from refsmith.grouping.build import build_groups
 
         shared: dict[tuple, Any] = {}  # recipes screening the same exposures share it
 
@@ -188,7 +189,7 @@ def plan_calibration(exposures: Sequence[Exposure], recipes: Sequence[RecipeSpec
     by_path = {e.path: e for e in exposures}
 
     # 1. candidates of each recipe, and the products of their exposures
-    from refsmith.grouping import parse_imtypes
+    from refsmith.grouping.imtypes import parse_imtypes
 
     candidates: dict[str, list[Exposure]] = {}
     for recipe in recipes:

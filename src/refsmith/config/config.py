@@ -134,7 +134,7 @@ class Config(Section):
                          ) -> list[tuple[Loc, str]]:
         if not letters:
             return []
-        from refsmith.grouping import parse_imtypes
+        from refsmith.grouping.imtypes import parse_imtypes
 
         try:
             parse_imtypes(text, letters)

@@ -1,7 +1,9 @@
 """The recipe shapes of grouping: the walks, clusters and partner search that form groups
-per shape (:mod:`refsmith.imtypes` parses the shape), and the wording of leftover reasons.
+per shape (:mod:`refsmith.grouping.imtypes` parses the shape), and the wording of leftover
+reasons: :func:`counted` (``DD``, ``DDFF``...) and :func:`all_of` (``D+``, ``DF+``) form one
+partition's groups.
 
-Used by :func:`refsmith.grouping.build_groups`; see docs/grouping.md.
+Used by :func:`refsmith.grouping.build.build_groups`; see docs/grouping.md.
 """
 
 from __future__ import annotations
@@ -12,14 +14,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from refsmith.imtypes import Part, canonical_imtypes, max_days_limit
+from refsmith.grouping.imtypes import Part, canonical_imtypes
 from refsmith.model import Exposure
 
 if TYPE_CHECKING:
-    from refsmith.grouping import GroupingRule
+    from refsmith.grouping.rule import GroupingRule
 
 
-def _time_order(exposure: Exposure) -> tuple[float, str]:
+def time_order(exposure: Exposure) -> tuple[float, str]:
     return (exposure.mjd or 0.0, exposure.path)
 
 
@@ -58,12 +60,12 @@ def _names(exposures: Sequence[Exposure]) -> str:
 # --------------------------------------------------------------------------- building blocks
 
 
-_Formed = tuple[tuple[Exposure, ...], ...]  # one would-be group: members per part
-_Reasons = dict[str, str]  # path -> why it is in no group
+Formed = tuple[tuple[Exposure, ...], ...]  # one would-be group: members per part
+Reasons = dict[str, str]  # path -> why it is in no group
 
 
 @dataclass(frozen=True)
-class _Partition:
+class Partition:
     """One partition's candidates of each part, sorted by (time, path)."""
 
     label: str  # 'NRCA1/FULL/RAPID'
@@ -71,11 +73,11 @@ class _Partition:
 
 
 def _walk(items: Sequence[Exposure], part: Part, limit: float | None, label: str
-          ) -> tuple[list[tuple[Exposure, ...]], _Reasons]:
+          ) -> tuple[list[tuple[Exposure, ...]], Reasons]:
     """k of one type: take the next k when they span <= limit, else leave the first out."""
     k, n = part.count or 1, len(items)
     groups: list[tuple[Exposure, ...]] = []
-    reasons: _Reasons = {}
+    reasons: Reasons = {}
     if n < k:
         why = f"partition {label} has {_count(n, part.name)}, {part.key} needs {k}"
         return groups, {e.path: why for e in items}
@@ -189,15 +191,15 @@ class _Spans:
 # --------------------------------------------------------------------------- the shapes
 
 
-def _counted(rule: GroupingRule, parts: Sequence[Part], partition: _Partition
-             ) -> tuple[list[_Formed], _Reasons]:
+def counted(rule: GroupingRule, parts: Sequence[Part], partition: Partition
+             ) -> tuple[list[Formed], Reasons]:
     """``D``, ``DD``, ``DDFF``, ``BBDDFF``...: walk every type; then, if there are
     several, give each subgroup of the last type (the anchor) one subgroup of each other
     type (its partners) within max_days[<canonical imtypes>], least used first."""
-    reasons: _Reasons = {}
+    reasons: Reasons = {}
     subgroups: dict[str, list[tuple[Exposure, ...]]] = {}
     for part in parts:
-        limit = max_days_limit(rule, part.key) if (part.count or 1) > 1 else None
+        limit = rule.max_days_limit(part.key) if (part.count or 1) > 1 else None
         subgroups[part.name], why = _walk(partition.by_type[part.name], part, limit,
                                           partition.label)
         reasons.update(why)
@@ -205,11 +207,11 @@ def _counted(rule: GroupingRule, parts: Sequence[Part], partition: _Partition
     if not partners:
         return [(g,) for g in subgroups[anchor.name]], reasons
     key = canonical_imtypes(parts)
-    limit = max_days_limit(rule, key)
+    limit = rule.max_days_limit(key)
     spans = {p.name: _Spans(subgroups[p.name]) for p in partners}
     trees = {p.name: _LeastUsed(len(subgroups[p.name])) for p in partners}
     uses = {p.name: [0] * len(subgroups[p.name]) for p in partners}
-    formed: list[_Formed] = []
+    formed: list[Formed] = []
     for group in subgroups[anchor.name]:
         first, last = group[0].mjd, group[-1].mjd
         chosen: list[tuple[Part, int]] = []
@@ -236,16 +238,16 @@ def _counted(rule: GroupingRule, parts: Sequence[Part], partition: _Partition
     return formed, reasons
 
 
-def _too_few(rule: GroupingRule, partition: _Partition, part: Part) -> str:
+def _too_few(rule: GroupingRule, partition: Partition, part: Part) -> str:
     """Why a partition has no subgroup of ``part`` (a counted type) at all."""
     n, k = len(partition.by_type[part.name]), part.count or 1
     if n < k:
         return f"partition {partition.label} has {_count(n, part.name)}, {part.key} needs {k}"
     return (f"no {_count(k, part.name)} of partition {partition.label} lie within "
-            f"{part.key} max {max_days_limit(rule, part.key)} d")
+            f"{part.key} max {rule.max_days_limit(part.key)} d")
 
 
-def _no_partner(rule: GroupingRule, partition: _Partition, anchor: Part, partner: Part,
+def _no_partner(rule: GroupingRule, partition: Partition, anchor: Part, partner: Part,
                 spans: _Spans, group: Sequence[Exposure], key: str, limit: float | None,
                 in_reach: bool) -> str:
     """Why an anchor subgroup (a flat pair) found no partner (dark pair)."""
@@ -260,7 +262,7 @@ def _no_partner(rule: GroupingRule, partition: _Partition, anchor: Part, partner
             f"(nearest {_days(gap)} d: {_names(spans.subgroups[j])})")
 
 
-def _unused(rule: GroupingRule, partition: _Partition, roles: tuple[Part, Part],
+def _unused(rule: GroupingRule, partition: Partition, roles: tuple[Part, Part],
             anchors: _Spans, group: Sequence[Exposure], key: str, limit: float | None) -> str:
     """Why a partner subgroup (a dark pair) serves no group."""
     anchor, partner = roles
@@ -277,16 +279,16 @@ def _unused(rule: GroupingRule, partition: _Partition, roles: tuple[Part, Part],
             f"{_noun(partner, many=True)}")
 
 
-def _all_of(rule: GroupingRule, parts: Sequence[Part], partition: _Partition
-            ) -> tuple[list[_Formed], _Reasons]:
+def all_of(rule: GroupingRule, parts: Sequence[Part], partition: Partition
+            ) -> tuple[list[Formed], Reasons]:
     """``D+``, ``DF+``: everything of the partition in one group, or in chronological
     clusters of at most max_days[<canonical imtypes>]; every type must be present."""
     key = canonical_imtypes(parts)
-    limit = max_days_limit(rule, key)
-    items = sorted((e for p in parts for e in partition.by_type[p.name]), key=_time_order)
+    limit = rule.max_days_limit(key)
+    items = sorted((e for p in parts for e in partition.by_type[p.name]), key=time_order)
     clusters = _clusters(items, limit) if limit is not None else [items] if items else []
-    formed: list[_Formed] = []
-    reasons: _Reasons = {}
+    formed: list[Formed] = []
+    reasons: Reasons = {}
     for cluster in clusters:
         present = {e.imtype for e in cluster}
         missing = [_plural(p.name) for p in parts if p.name not in present]

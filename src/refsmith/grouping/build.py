@@ -15,126 +15,20 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
 
-from refsmith.errors import ConfigError
-from refsmith.grouping_shapes import (
-    _all_of,
-    _counted,
-    _Formed,
-    _Partition,
-    _Reasons,
-    _time_order,
-)
-
-# DEFAULT_LETTERS and parse_imtypes are part of this module's API (re-exported)
-from refsmith.imtypes import (
-    DEFAULT_LETTERS,
-    Part,
-    canonical_imtypes,
-    canonical_limits,
-    max_days_limit,
-    parse_imtypes,
-    rule_parts,
-)
+from refsmith.grouping.imtypes import Part, canonical_imtypes
+from refsmith.grouping.rule import GroupingRule
+from refsmith.grouping.shapes import Formed, Partition, Reasons, all_of, counted, time_order
 from refsmith.model import STANDARD_KEYWORDS, Exposure, Group, Leftover, Member
-
-DEFAULT_GROUP_BY: tuple[str, ...] = ("DETECTOR", "SUBARRAY", "READPATT")
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.+]+")
 
-__all__ = ["DEFAULT_GROUP_BY", "DEFAULT_LETTERS", "GroupingResult", "GroupingRule",
-           "build_groups", "parse_imtypes"]
-
-
-# --------------------------------------------------------------------------- the rule
-
-
-@dataclass(frozen=True)
-class GroupingRule:
-    """How one recipe groups its exposures (plain data; validated on creation).
-
-    Attributes
-    ----------
-    recipe, reftype : str
-        Recipe name (first part of every group id) and the reference file type it makes.
-    imtypes : str
-        What one group holds, in the ``parse_imtypes`` grammar: ``'DD'``, ``'D+'``,
-        ``'DDFF'``, ``'DF+'`` ...
-    group_by : tuple of str
-        FITS keywords every member of a group shares (the partition).
-    max_days : mapping
-        imtypes string -> largest time span in days allowed (inclusive); any equivalent
-        spelling of a key works (``'FFDD'`` for ``'DDFF'``). A key that is absent, or
-        None, means no limit. Keys the recipe does not use are ignored.
-    min_size : int
-        Groups with fewer members are dropped (their members get a reason).
-    reuse : bool
-        Whether one partner subgroup (e.g. the dark pair of a ``DDFF`` recipe) may serve
-        several groups.
-    select : mapping
-        FITS keyword -> allowed values (case-insensitive, shell-style wildcards).
-    letters : mapping
-        imtypes letter -> image type name, in canonical order (``D`` before ``F``).
-    """
-
-    recipe: str
-    reftype: str
-    imtypes: str
-    group_by: tuple[str, ...] = DEFAULT_GROUP_BY
-    max_days: Mapping[str, float | None] = field(default_factory=dict, hash=False)
-    min_size: int = 1
-    reuse: bool = True
-    select: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
-    letters: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_LETTERS), hash=False)
-    _limits: Mapping[str, float] = field(init=False, repr=False, compare=False, hash=False,
-                                         default_factory=dict)
-
-    def __post_init__(self) -> None:
-        where = f"recipe {self.recipe!r}"
-        group_by = (self.group_by,) if isinstance(self.group_by, str) else self.group_by
-        object.__setattr__(self, "group_by", tuple(str(k).strip().upper() for k in group_by))
-        object.__setattr__(self, "letters", MappingProxyType(dict(self.letters)))
-        max_days = _check_max_days(self.max_days, where)
-        object.__setattr__(self, "max_days", MappingProxyType(max_days))
-        object.__setattr__(self, "select", MappingProxyType(_check_select(self.select, where)))
-        size = self.min_size
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ConfigError(f"{where}: min_size must be a whole number >= 1, got {size!r}")
-        if not isinstance(self.reuse, bool):
-            raise ConfigError(f"{where}: reuse must be true or false, got {self.reuse!r}")
-        try:
-            rule_parts(self)
-        except ConfigError as error:
-            raise ConfigError(f"{where}: {error}") from None
-        limits = canonical_limits(max_days, self.letters, where)
-        object.__setattr__(self, "_limits", MappingProxyType(limits))
-
-
-def _check_max_days(max_days: Mapping[str, Any], where: str) -> dict[str, float | None]:
-    checked: dict[str, float | None] = {}
-    for key, value in dict(max_days or {}).items():
-        name = str(key).strip().upper()
-        number = isinstance(value, int | float) and not isinstance(value, bool)
-        if value is not None and not (number and math.isfinite(value) and value >= 0):
-            raise ConfigError(f"{where}: max_days[{name!r}] must be a number of days >= 0 "
-                              f"(or absent for no limit), got {value!r}")
-        checked[name] = None if value is None else float(value)
-    return checked
-
-
-def _check_select(select: Mapping[str, Any], where: str) -> dict[str, tuple[str, ...]]:
-    checked: dict[str, tuple[str, ...]] = {}
-    for key, values in dict(select or {}).items():
-        allowed = (values,) if isinstance(values, str) else tuple(values)
-        if not allowed:
-            raise ConfigError(f"{where}: select {key!r} lists no values; give at least one")
-        checked[str(key).strip().upper()] = tuple(str(v).strip() for v in allowed)
-    return checked
+__all__ = ["GroupingResult", "build_groups"]
 
 
 @dataclass(frozen=True)
@@ -213,7 +107,7 @@ def _rule_record(rule: GroupingRule, parts: Sequence[Part]) -> dict[str, Any]:
     keys = [p.key for p in parts if (p.count or 1) > 1]
     if len(parts) > 1 or parts[0].count is None:
         keys.append(canonical_imtypes(parts))
-    used = {k: max_days_limit(rule, k) for k in keys}
+    used = {k: rule.max_days_limit(k) for k in keys}
     record: dict[str, Any] = {
         "imtypes": rule.imtypes.strip(),
         "group_by": list(rule.group_by),
@@ -254,8 +148,8 @@ def build_groups(exposures: Sequence[Exposure], rule: GroupingRule, *,
     ValueError
         If two exposures share a path.
     """
-    parts = rule_parts(rule)
-    reasons: _Reasons = {}
+    parts = rule.parts()
+    reasons: Reasons = {}
     partitions: dict[tuple[str, ...], dict[str, Sequence[Exposure]]] = {}
     for part in parts:
         key = (part.name, tuple(rule.select.items()), rule.group_by)
@@ -268,14 +162,14 @@ def build_groups(exposures: Sequence[Exposure], rule: GroupingRule, *,
         reasons.update(why)
         for partition_key, items in by_key.items():
             partitions.setdefault(partition_key, {})[part.name] = items
-    shape = _all_of if parts[0].count is None else _counted
+    shape = all_of if parts[0].count is None else counted
     record = MappingProxyType(_rule_record(rule, parts))
     ids = _partition_ids(sorted(partitions))
     groups: list[Group] = []
     for key in sorted(partitions):
         by_type = {p.name: partitions[key].get(p.name, ()) for p in parts}
-        first = min((items[0] for items in by_type.values() if items), key=_time_order)
-        formed, why = shape(rule, parts, _Partition("/".join(key) or "(all)", by_type))
+        first = min((items[0] for items in by_type.values() if items), key=time_order)
+        formed, why = shape(rule, parts, Partition("/".join(key) or "(all)", by_type))
         reasons.update(why)
         kept = [f for f in formed if sum(map(len, f)) >= rule.min_size]
         in_kept = {e.path for f in kept for members in f for e in members}
@@ -294,10 +188,10 @@ def build_groups(exposures: Sequence[Exposure], rule: GroupingRule, *,
 
 
 def _screen_type(exposures: Sequence[Exposure], rule: GroupingRule, imtype: str
-                 ) -> tuple[_Reasons, dict[tuple[str, ...], list[Exposure]]]:
+                 ) -> tuple[Reasons, dict[tuple[str, ...], list[Exposure]]]:
     """The exposures of one image type: why each non-candidate is one, and the candidates
     by partition key, each list in (time, path) order."""
-    reasons: _Reasons = {}
+    reasons: Reasons = {}
     partitions: dict[tuple[str, ...], list[Exposure]] = {}
     seen: set[str] = set()
     group_values = _values_of(rule.group_by)
@@ -313,11 +207,11 @@ def _screen_type(exposures: Sequence[Exposure], rule: GroupingRule, imtype: str
         else:
             partitions.setdefault(key, []).append(exposure)
     for items in partitions.values():
-        items.sort(key=_time_order)
+        items.sort(key=time_order)
     return reasons, partitions
 
 
-def _group(rule: GroupingRule, parts: Sequence[Part], formed: _Formed, ident: str,
+def _group(rule: GroupingRule, parts: Sequence[Part], formed: Formed, ident: str,
            partition: tuple[tuple[str, Any], ...], record: Mapping[str, Any]) -> Group:
     members = tuple(
         Member(f"{part.letter}{n}", e.path)

@@ -2,8 +2,8 @@
 
 ``parse_imtypes`` reads ``DD``, ``D+``, ``DDFF``, ``DF+``...; :class:`Part` is one image
 type of a shape (its letter, type name and count); canonical spellings (``FFDD`` ->
-``DDFF``) key the ``max_days`` limits. Used by :mod:`refsmith.grouping` and
-:mod:`refsmith.grouping_shapes`; see docs/grouping.md.
+``DDFF``) key the ``max_days`` limits. The grammar only: used by the rule
+(:mod:`refsmith.grouping.rule`), the shapes and the config's checks; see docs/grouping.md.
 """
 
 from __future__ import annotations
@@ -11,12 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from refsmith.errors import ConfigError
-
-if TYPE_CHECKING:
-    from refsmith.grouping import GroupingRule
 
 DEFAULT_LETTERS: dict[str, str] = {"D": "dark", "F": "flat"}
 
@@ -108,13 +104,10 @@ class Part:
         return self.letter * (self.count or 1)
 
 
-def rule_parts(rule: GroupingRule) -> tuple[Part, ...]:
-    """The recipe's image types in canonical (letter table) order."""
-    return _order(parse_imtypes(rule.imtypes, rule.letters), rule.letters, rule.imtypes)
-
-
-def _order(counts: Mapping[str, int | None], letters: Mapping[str, str], written: str
-           ) -> tuple[Part, ...]:
+def order_parts(counts: Mapping[str, int | None], letters: Mapping[str, str], written: str
+                ) -> tuple[Part, ...]:
+    """The parts of a parsed imtypes (``counts``, as written in ``written``) in canonical
+    (letter table) order."""
     return tuple(
         Part(letter, name, counts[name])
         for letter, name in letters.items()
@@ -139,7 +132,7 @@ def canonical_limits(max_days: Mapping[str, float | None], letters: Mapping[str,
         if value is None:
             continue
         try:
-            canonical = canonical_imtypes(_order(parse_imtypes(key, letters), letters, key))
+            canonical = canonical_imtypes(order_parts(parse_imtypes(key, letters), letters, key))
         except ConfigError:
             canonical = key
         if canonical in limits and limits[canonical] != value:
@@ -149,7 +142,3 @@ def canonical_limits(max_days: Mapping[str, float | None], letters: Mapping[str,
         limits[canonical], spelled[canonical] = value, key
     return limits
 
-
-def max_days_limit(rule: GroupingRule, key: str) -> float | None:
-    """The max_days limit of a canonical imtypes key (None: no limit)."""
-    return rule._limits.get(key)
