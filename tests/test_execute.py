@@ -9,7 +9,7 @@ import pytest
 from refsmith.errors import ConfigError, PlanError
 from refsmith.execute.base import Completion
 from refsmith.execute.dag import Node, execute_dag
-from refsmith.jobs import CalibrationJob, Output
+from refsmith.jobs.records import CalibrationJob, ProductOutput
 from refsmith.run import check_offline_references, outputs_valid, parse_memory
 from refsmith.store import JobStore
 
@@ -155,7 +155,7 @@ def job(steps, overrides, exposure="/raw/jw_a_uncal.fits"):
     return CalibrationJob(
         id="cal-a", exposure=exposure, instrument="NIRCAM", start_file=exposure,
         start_steps=(), steps_to_run=tuple(steps), steps_to_skip=(),
-        outputs=(Output(tuple(steps), "/store/a.fits"),), overrides=overrides)
+        outputs=(ProductOutput(tuple(steps), "/store/a.fits"),), overrides=overrides)
 
 
 def test_missing_required_reference_is_a_plan_error_naming_type_and_step():
@@ -202,7 +202,7 @@ def test_outputs_valid_reads_the_s_keywords(tmp_path):
     calibration = CalibrationJob(
         id="cal-a", exposure="/raw/a_uncal.fits", instrument="NIRCAM",
         start_file="/raw/a_uncal.fits", start_steps=(), steps_to_run=steps, steps_to_skip=(),
-        outputs=(Output(steps, str(path)),))
+        outputs=(ProductOutput(steps, str(path)),))
     assert not outputs_valid(calibration)  # not there
     write_exposure(path, instrument="NIRCAM", detector="NRCA1", exp_type="NRC_DARK",
                    readpatt="RAPID", subarray="SUB64P", ngroups=5, nints=1, mjd=60000.0,

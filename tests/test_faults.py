@@ -24,7 +24,7 @@ import pytest
 
 from refsmith.config import load_config
 from refsmith.execute.dag import Node, execute_dag
-from refsmith.jobs import ReffileInput, ReffileJob
+from refsmith.jobs.records import ReffileInput, ReffileJob
 from refsmith.run import RunOptions, provenance_path, run
 from refsmith.store import RESERVE_BYTES, JobStore, RunLock, StoreWriteError
 from refsmith.synthpipe import write_raw_exposure

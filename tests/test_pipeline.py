@@ -18,18 +18,14 @@ from astropy.io import fits
 from conftest import CRDS_DIR
 from refsmith.detector1.keywords import STEP_KEYWORDS
 from refsmith.detector1.steps import step_order
+from refsmith.jobs.result import CalibrationResult
 from refsmith.offline import (
     OfflineConfigError,
     bounded_crds_timeout,
     configure_offline,
     server_config_path,
 )
-from refsmith.pipeline import (
-    LOGGER_NAMES,
-    STEP_REFERENCE_TYPES,
-    CalibrationResult,
-    run_calibration,
-)
+from refsmith.pipeline import LOGGER_NAMES, STEP_REFERENCE_TYPES, run_calibration
 from refsmith.synthpipe import write_raw_exposure
 from refsmith.synthrefs import reference_overrides, write_reference_files
 
@@ -399,14 +395,14 @@ def test_unwritable_log_is_a_job_failure(synth, tmp_path):
 def test_fitopt_product_is_kept_with_the_final_one(two_stage, synth, tmp_path):
     """save_steps: fitopt -> ramp_fit's optional results, written like every output."""
     from refsmith.execute.worker import _calibration
-    from refsmith.jobs import CalibrationJob, Output
+    from refsmith.jobs.records import CalibrationJob, ProductOutput
 
     start = two_stage["first"].outputs[0]
     job = CalibrationJob(
         id="cal-fitopt", exposure=str(synth["raw"]), instrument="NIRCAM", start_file=start,
         start_steps=FIRST, steps_to_run=REST, steps_to_skip=(),
-        outputs=(Output(ALL_STEPS, str(tmp_path / "x_rate.fits")),
-                 Output(ALL_STEPS[:-1], str(tmp_path / "x_fitopt.fits"), "fitopt")),
+        outputs=(ProductOutput(ALL_STEPS, str(tmp_path / "x_rate.fits")),
+                 ProductOutput(ALL_STEPS[:-1], str(tmp_path / "x_fitopt.fits"), "fitopt")),
         overrides=synth["overrides"])
     result = _calibration(job.to_dict(), str(tmp_path / "job.log"))
     assert result["ok"], result["error"]

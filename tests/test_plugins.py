@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from refsmith.jobs import CombineJob, ReffileInput, ReffileJob
+from refsmith.jobs.records import CombineJob, ReffileInput, ReffileJob
 from refsmith.plugins import (
     BUILTIN_PLUGINS,
     ParameterError,

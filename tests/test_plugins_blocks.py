@@ -14,7 +14,7 @@ import pytest
 from astropy.io import fits
 
 from ramps import write_ramp
-from refsmith.jobs import CombineJob, ReffileInput, ReffileJob
+from refsmith.jobs.records import CombineJob, ReffileInput, ReffileJob
 from refsmith.plugins import blocks, combine, load_plugin, run_combine_job, run_reffile_job
 from refsmith.plugins.blocks import (
     MemoryBudgetError,

@@ -8,7 +8,8 @@ import pickle
 
 import pytest
 
-from refsmith import jobs, model
+from refsmith import model
+from refsmith.jobs import records as jobs
 from refsmith.util.record import record
 
 RECORDS = [cls for module in (model, jobs) for cls in vars(module).values()
@@ -31,7 +32,7 @@ def reference_class(cls: type) -> type:
 
 def test_every_record_class_of_the_plan_is_one() -> None:
     names = {cls.__name__ for cls in RECORDS}
-    assert {"Exposure", "Member", "Group", "StartChoice", "CalibrationJob", "Output",
+    assert {"Exposure", "Member", "Group", "StartChoice", "CalibrationJob", "ProductOutput",
             "ReffileInput", "ReffileJob", "CombineJob"} <= names
 
 

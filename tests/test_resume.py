@@ -7,7 +7,13 @@ import os
 import time
 from pathlib import Path
 
-from refsmith.jobs import CalibrationJob, CombineJob, Output, ReffileInput, ReffileJob
+from refsmith.jobs.records import (
+    CalibrationJob,
+    CombineJob,
+    ProductOutput,
+    ReffileInput,
+    ReffileJob,
+)
 from refsmith.resume import job_nodes
 from refsmith.store import JobRecord
 
@@ -29,7 +35,7 @@ def a_small_plan(tmp_path: Path):
         id="cal-a", exposure=str(tmp_path / "raw" / "a_uncal.fits"), instrument="NIRCAM",
         start_file=str(tmp_path / "raw" / "a_uncal.fits"), start_steps=(),
         steps_to_run=("dq_init",), steps_to_skip=(),
-        outputs=(Output(("dq_init",), str(product)),))
+        outputs=(ProductOutput(("dq_init",), str(product)),))
     individual = write(tmp_path / "run" / "reffiles" / "dark" / "g1.fits", mtime=now + 100)
     reffile = ReffileJob(
         id="reffile-dark-g1", recipe="dark", reftype="dark", group="dark-g1", plugin="dark",

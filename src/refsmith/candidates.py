@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from refsmith.detector1.keywords import STEP_KEYWORDS
 from refsmith.detector1.naming import product_base
 from refsmith.detector1.steps import APPLICABILITY_KEYWORDS, NOT_APPLICABLE, step_done, step_order
-from refsmith.jobs import Rejected, StartChoice
+from refsmith.jobs.records import Rejected, StartChoice
 from refsmith.model import Exposure
 from refsmith.references import HeaderReader
 

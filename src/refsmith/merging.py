@@ -22,7 +22,7 @@ from refsmith.detector1.naming import safe_label, state_id
 from refsmith.detector1.reftypes import STEP_REFTYPES
 from refsmith.detector1.steps import SKIPPED_BY_DEFAULT, step_order
 from refsmith.errors import PlanError
-from refsmith.jobs import CalibrationJob, Output
+from refsmith.jobs.records import CalibrationJob, ProductOutput
 from refsmith.model import Exposure
 from refsmith.references import ReferenceResolver
 
@@ -162,7 +162,7 @@ def calibration_jobs(requests: Mapping[tuple[str, str], Request], store: Path,
                                   frozenset(request.fitopt))
         for template in templates:
             outputs = tuple([
-                Output(steps, f"{prefix}{base}_{suffix}.fits", kind,
+                ProductOutput(steps, f"{prefix}{base}_{suffix}.fits", kind,
                        f"{base}_{strun_suffix}.fits")
                 for steps, kind, suffix, strun_suffix in template.outputs
             ])

@@ -24,13 +24,13 @@ import os
 import time
 import traceback
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from refsmith.detector1.keywords import STEP_KEYWORDS
 from refsmith.detector1.steps import state_problems
-from refsmith.joblog import LOGGER_NAMES, job_log
+from refsmith.jobs.log import LOGGER_NAMES, job_log
+from refsmith.jobs.result import CalibrationResult
 from refsmith.pipeline_setup import (
     STEP_REFERENCE_TYPES,
     JobFailure,
@@ -47,7 +47,6 @@ from refsmith.util.files import (
 __all__ = [
     "LOGGER_NAMES",
     "STEP_REFERENCE_TYPES",
-    "CalibrationResult",
     "import_pipeline",
     "run_calibration",
 ]
@@ -58,31 +57,6 @@ log = logging.getLogger(__name__)
 _CAL_STEP_ATTRIBUTE: dict[str, str] = {s: s for s in STEP_KEYWORDS} | {
     "dark_current": "dark_sub"
 }
-
-
-@dataclass(frozen=True)
-class CalibrationResult:
-    """What one calibration job did.
-
-    Attributes
-    ----------
-    ok : bool
-        True when every output was written and has exactly its target state.
-    outputs : tuple of str
-        Final paths written (empty when ``ok`` is False: a failed job publishes nothing).
-    error : str
-        User-readable reason of a failure ("" when ok).
-    log_path : str
-        The job's log file (pipeline log records, and the traceback of a failure).
-    seconds : float
-        Wall time of the job.
-    """
-
-    ok: bool
-    outputs: tuple[str, ...]
-    error: str = ""
-    log_path: str = ""
-    seconds: float = 0.0
 
 
 def import_pipeline(freeze_gc: bool = True) -> type:

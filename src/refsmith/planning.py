@@ -28,10 +28,10 @@ from refsmith.detector1.keywords import canonical_step, normalize_instrument
 from refsmith.detector1.naming import exposure_base
 from refsmith.detector1.steps import expand_steps, step_order
 from refsmith.errors import ConfigError, PlanError
-from refsmith.jobs import (
+from refsmith.jobs.records import (
     CalibrationJob,
     CombineJob,
-    Output,
+    ProductOutput,
     ReffileInput,
     ReffileJob,
     Rejected,
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from refsmith.grouping.rule import GroupingRule
 
 __all__ = [
-    "CalibrationJob", "CalibrationPlan", "CombineJob", "Output", "PlanningOptions",
+    "CalibrationJob", "CalibrationPlan", "CombineJob", "PlanningOptions", "ProductOutput",
     "RecipeSpec", "ReffileInput", "ReffileJob", "Rejected", "StartChoice",
     "choose_start", "evaluate_candidate", "plan_calibration", "required_state",
 ]

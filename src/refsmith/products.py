@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from refsmith.errors import PlanError, RefsmithError
-from refsmith.jobs import CalibrationJob, ReffileInput
+from refsmith.jobs.records import CalibrationJob, ReffileInput
 from refsmith.util.files import atomic_write_text
 from refsmith.util.identity import IDENTITY_FIELDS, changed, file_identity
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from refsmith.detector1.naming import safe_label
 from refsmith.errors import PlanError
-from refsmith.jobs import CombineJob, ReffileInput, ReffileJob, StartChoice
+from refsmith.jobs.records import CombineJob, ReffileInput, ReffileJob, StartChoice
 from refsmith.model import Exposure, Group
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from refsmith.execute.dag import Node
-from refsmith.jobs import CalibrationJob
+from refsmith.jobs.records import CalibrationJob
 from refsmith.products import installed_jwst_version, outputs_valid, stale_reason
 from refsmith.store import FINISHED, JobStore
 

@@ -32,7 +32,7 @@ from refsmith.execute.base import Notice
 from refsmith.execute.dag import DagOutcome, Node, execute_dag
 from refsmith.execute.progress import Reporter, sigterm_as_interrupt
 from refsmith.execute.worker import WorkerSettings
-from refsmith.jobs import CalibrationJob
+from refsmith.jobs.records import CalibrationJob
 from refsmith.products import (
     check_offline_references,
     installed_jwst_version,

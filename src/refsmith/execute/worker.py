@@ -178,7 +178,7 @@ def _probe(job: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _calibration(data: Mapping[str, Any], log_path: str) -> dict[str, Any]:
-    from refsmith.jobs import CalibrationJob
+    from refsmith.jobs.records import CalibrationJob
     from refsmith.pipeline import run_calibration
 
     job = CalibrationJob.from_dict(data)
@@ -225,7 +225,7 @@ def _plugin(kind: str, data: Mapping[str, Any], log_path: str,
         message = f"{PLUGINS_MISSING} (refsmith.plugins.{name}: {exc})"
         _append_log(log_path, message)
         return {"ok": False, "outputs": [], "error": message, "permanent": True}
-    from refsmith.jobs import CombineJob, ReffileJob
+    from refsmith.jobs.records import CombineJob, ReffileJob
 
     job = ReffileJob.from_dict(data) if kind == "reffile" else CombineJob.from_dict(data)
     if kind == "reffile":

@@ -24,9 +24,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from refsmith.joblog import job_log
-from refsmith.jobs import CombineJob, ReffileJob
-from refsmith.pipeline import CalibrationResult
+from refsmith.jobs.log import job_log
+from refsmith.jobs.records import CombineJob, ReffileJob
+from refsmith.jobs.result import CalibrationResult
 from refsmith.plugins.blocks import memory_budget
 from refsmith.plugins.inputs import load_group
 from refsmith.plugins.metadata import (

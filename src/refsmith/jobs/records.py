@@ -1,6 +1,7 @@
-"""Job records of a calibration plan (frozen, JSON-ready via ``to_dict``/``from_dict``).
+"""Job records of a plan (frozen, JSON-ready via ``to_dict``/``from_dict``): the contract
+between planning and execution.
 
-Built by :mod:`refsmith.planning`; see docs/planning.md.
+Built by :mod:`refsmith.planning`, run by :mod:`refsmith.execute`; see docs/planning.md.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from refsmith.util.record import record
 
 
 @record
-class Output:
+class ProductOutput:
     """One product a calibration job keeps.
 
     Attributes
@@ -38,7 +39,7 @@ class Output:
                 "strun_name": self.strun_name}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Output:
+    def from_dict(cls, data: Mapping[str, Any]) -> ProductOutput:
         return cls(steps=tuple(data["steps"]), path=data["path"],
                    kind=data.get("kind", "product"), strun_name=data.get("strun_name", ""))
 
@@ -65,7 +66,7 @@ class CalibrationJob:
     start_steps: tuple[str, ...]
     steps_to_run: tuple[str, ...]
     steps_to_skip: tuple[str, ...]
-    outputs: tuple[Output, ...]
+    outputs: tuple[ProductOutput, ...]
     overrides: Mapping[str, Mapping[str, str]] = field(default_factory=dict, hash=False)
     argv: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
@@ -75,7 +76,7 @@ class CalibrationJob:
     identities: Mapping[str, Mapping[str, int]] = field(default_factory=dict, hash=False)
 
     @property
-    def final_output(self) -> Output:
+    def final_output(self) -> ProductOutput:
         """The product of the job's target state (the last step it runs)."""
         return max((o for o in self.outputs if o.kind == "product"),
                    key=lambda o: len(o.steps))
@@ -109,7 +110,7 @@ class CalibrationJob:
             start_steps=tuple(data.get("start_steps", ())),
             steps_to_run=tuple(data["steps_to_run"]),
             steps_to_skip=tuple(data.get("steps_to_skip", ())),
-            outputs=tuple(Output.from_dict(o) for o in data["outputs"]),
+            outputs=tuple(ProductOutput.from_dict(o) for o in data["outputs"]),
             overrides={s: dict(r) for s, r in data.get("overrides", {}).items()},
             argv=tuple(data.get("argv", ())),
             groups=tuple(data.get("groups", ())),
