@@ -14,18 +14,11 @@ from refsmith.detector1.naming import exposure_base, product_base, state_id
 from refsmith.detector1.steps import step_order
 from refsmith.errors import ConfigError, PlanError
 from refsmith.grouping import GroupingRule
-from refsmith.merging import merge_targets
+from refsmith.jobs.records import CalibrationJob, CombineJob, ReffileJob, StartChoice
 from refsmith.model import Exposure
-from refsmith.planning import (
-    CalibrationJob,
-    CalibrationPlan,
-    CombineJob,
-    PlanningOptions,
-    RecipeSpec,
-    ReffileJob,
-    StartChoice,
-    plan_calibration,
-)
+from refsmith.planning.calibration_jobs import merge_targets
+from refsmith.planning.planner import CalibrationPlan, PlanningOptions, plan_calibration
+from refsmith.planning.specs import RecipeSpec
 
 NIR = step_order("NIRCAM")
 DQ = ("group_scale", "dq_init")

@@ -23,7 +23,8 @@ from refsmith.detector1.memory import SHAPE_KEYWORDS
 from refsmith.detector1.steps import APPLICABILITY_KEYWORDS
 from refsmith.grouping.rule import GroupingRule
 from refsmith.model import Group, Leftover
-from refsmith.planning import CalibrationPlan, PlanningOptions, RecipeSpec, plan_calibration
+from refsmith.planning.planner import CalibrationPlan, PlanningOptions, plan_calibration
+from refsmith.planning.specs import RecipeSpec
 from refsmith.util.gc_pause import gc_paused
 from refsmith.util.memory import parse_memory
 

@@ -1,7 +1,7 @@
 """Job records of a plan (frozen, JSON-ready via ``to_dict``/``from_dict``): the contract
 between planning and execution.
 
-Built by :mod:`refsmith.planning`, run by :mod:`refsmith.execute`; see docs/planning.md.
+Built by :mod:`refsmith.planning.planner`, run by :mod:`refsmith.execute`; see docs/planning.md.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 For every recipe and candidate exposure: the required state (from the recipe's ``steps``),
 the best file to start from (the raw file or an earlier product of the same exposure),
 then one :class:`CalibrationJob` per (start file, target state), merged so that no
-exposure is calibrated twice (:mod:`refsmith.merging`), and the ReffileJobs / CombineJobs
-that complete the DAG (:mod:`refsmith.refjobs`). Pure planning: reads primary headers only,
-imports no pipeline code. See docs/planning.md.
+exposure is calibrated twice (:mod:`refsmith.planning.calibration_jobs`), and the
+ReffileJobs / CombineJobs that complete the DAG (:mod:`refsmith.planning.reffile_jobs`).
+Pure planning: reads primary headers only, imports no pipeline code. See docs/planning.md.
 """
 
 from __future__ import annotations
@@ -16,60 +16,36 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from refsmith import refjobs
-from refsmith.candidates import (
-    choose_start,
-    default_header_reader,
-    evaluate_candidate,
-    find_products,
-    needs_reread,
-)
 from refsmith.detector1.keywords import canonical_step, normalize_instrument
 from refsmith.detector1.naming import exposure_base
-from refsmith.detector1.steps import expand_steps, step_order
+from refsmith.detector1.steps import step_order
 from refsmith.errors import ConfigError, PlanError
 from refsmith.jobs.records import (
     CalibrationJob,
     CombineJob,
-    ProductOutput,
-    ReffileInput,
     ReffileJob,
-    Rejected,
     StartChoice,
 )
-from refsmith.merging import FITOPT, Request, calibration_jobs, check_clashes
 from refsmith.model import Exposure, Group, Leftover
-from refsmith.references import HeaderReader, ReferenceResolver
+from refsmith.planning import reffile_jobs as refjobs
+from refsmith.planning.calibration_jobs import Request, calibration_jobs, check_clashes
+from refsmith.planning.references import HeaderReader, ReferenceResolver
+from refsmith.planning.specs import RecipeSpec, required_state, save_states, wants_fitopt
+from refsmith.planning.starts import (
+    choose_start,
+    default_header_reader,
+    find_products,
+    needs_reread,
+)
 
 if TYPE_CHECKING:
     from refsmith.catalog.options import CatalogOptions
     from refsmith.grouping.rule import GroupingRule
 
-__all__ = [
-    "CalibrationJob", "CalibrationPlan", "CombineJob", "PlanningOptions", "ProductOutput",
-    "RecipeSpec", "ReffileInput", "ReffileJob", "Rejected", "StartChoice",
-    "choose_start", "evaluate_candidate", "plan_calibration", "required_state",
-]
+__all__ = ["CalibrationPlan", "PlanningOptions", "plan_calibration"]
 
 _UNSET = object()
 GroupBuilder = Callable[[Sequence[Exposure], Any], Any]
-
-
-@dataclass(frozen=True)
-class RecipeSpec:
-    """What one recipe needs: its grouping rule, the calibration state of its inputs and
-    the memory budget (bytes) of its reference-file and combine jobs (0: none given)."""
-
-    rule: GroupingRule
-    steps: str | tuple[str, ...]
-    save_steps: tuple[str, ...] = ()
-    plugin: str | None = None
-    params: Mapping[str, Any] = field(default_factory=dict, hash=False)
-    memory: int = 0
-
-    @property
-    def name(self) -> str:
-        return self.rule.recipe
 
 
 @dataclass(frozen=True)
@@ -104,44 +80,6 @@ class CalibrationPlan:
     def choices_for(self, path: str) -> list[StartChoice]:
         """The start choices of one exposure, one per recipe that considered it."""
         return [c for (_, p), c in sorted(self.start_choices.items()) if p == path]
-
-
-# ---------------------------------------------------------------- required state
-
-
-def required_state(recipe: RecipeSpec, instrument: str) -> tuple[str, ...]:
-    """The steps ``recipe`` needs complete on an exposure of ``instrument`` (in order)."""
-    try:
-        return expand_steps(recipe.steps, instrument)
-    except ConfigError as error:
-        raise ConfigError(f"recipe {recipe.name!r}: steps {recipe.steps!r}: {error}") from None
-
-
-def save_states(recipe: RecipeSpec, required: Sequence[str], instrument: str
-                ) -> tuple[frozenset[str], ...]:
-    """The intermediate states ``save_steps`` asks to keep (``fitopt`` excluded)."""
-    rank = {s: i for i, s in enumerate(step_order(instrument))}
-    states = []
-    for item in recipe.save_steps:
-        if str(item).strip().lower() == FITOPT:
-            if "ramp_fit" not in required:
-                raise ConfigError(f"recipe {recipe.name!r}: save_steps 'fitopt' needs ramp_fit "
-                                  "in steps")
-            continue
-        try:
-            step = canonical_step(str(item))
-        except ConfigError as error:
-            raise ConfigError(f"recipe {recipe.name!r}: save_steps: {error}") from None
-        if step not in required:
-            raise ConfigError(f"recipe {recipe.name!r}: save_steps {item!r} is not among the "
-                              f"steps the recipe runs ({', '.join(required)})")
-        states.append(frozenset(s for s in required if rank[s] <= rank[step]))
-    return tuple(states)
-
-
-def wants_fitopt(recipe: RecipeSpec) -> bool:
-    return any(str(s).strip().lower() == FITOPT for s in recipe.save_steps)
-
 
 
 # ---------------------------------------------------------------- entry point

@@ -19,7 +19,7 @@ from refsmith.detector1.naming import product_base
 from refsmith.detector1.steps import APPLICABILITY_KEYWORDS, NOT_APPLICABLE, step_done, step_order
 from refsmith.jobs.records import Rejected, StartChoice
 from refsmith.model import Exposure
-from refsmith.references import HeaderReader
+from refsmith.planning.references import HeaderReader
 
 if TYPE_CHECKING:
     from refsmith.catalog.options import CatalogOptions

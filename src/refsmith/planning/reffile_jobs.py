@@ -2,7 +2,7 @@
 group, one combine job per recipe x partition, where 'self' references point, and the check
 that they make no cycle.
 
-Used by :mod:`refsmith.planning`; see docs/planning.md.
+Used by :mod:`refsmith.planning.planner`; see docs/planning.md.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from refsmith.jobs.records import CombineJob, ReffileInput, ReffileJob, StartCho
 from refsmith.model import Exposure, Group
 
 if TYPE_CHECKING:
-    from refsmith.planning import RecipeSpec
+    from refsmith.planning.specs import RecipeSpec
 
 # combine job id -> (recipe, partition, its groups in order)
 CombineSpecs = dict[str, tuple["RecipeSpec", tuple, list[Group]]]

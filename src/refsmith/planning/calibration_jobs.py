@@ -5,7 +5,7 @@ order, are a prefix of a longer run's is an intermediate state of that run, save
 each run's outputs, strun names and strun flags are worked out once per distinct request
 (:func:`job_templates` is cached) and shared by every exposure that asks the same;
 :func:`calibration_jobs` turns each exposure's :class:`Request` into its jobs. Used by
-:mod:`refsmith.planning`; see docs/planning.md.
+:mod:`refsmith.planning.planner`; see docs/planning.md.
 """
 
 from __future__ import annotations
@@ -24,9 +24,8 @@ from refsmith.detector1.steps import SKIPPED_BY_DEFAULT, step_order
 from refsmith.errors import PlanError
 from refsmith.jobs.records import CalibrationJob, ProductOutput
 from refsmith.model import Exposure
-from refsmith.references import ReferenceResolver
-
-FITOPT = "fitopt"
+from refsmith.planning.references import ReferenceResolver
+from refsmith.planning.specs import FITOPT
 
 
 def merge_targets(order: Sequence[str], start: frozenset[str],

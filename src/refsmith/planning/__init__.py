@@ -1,0 +1,24 @@
+"""Stage 3, groups -> jobs: which calwebb_detector1 steps each grouped exposure still
+needs, from which file, and the job DAG that makes the reference files.
+
+``specs`` (:class:`RecipeSpec`: what a recipe asks, and the state it requires),
+``starts`` (the file each exposure starts from: its raw file or an earlier product),
+``references`` (``pipeline.references`` resolved per exposure), ``calibration_jobs``
+(requests -> merged calibration jobs), ``reffile_jobs`` (reference-file and combine jobs,
+'self' references, the cycle check) and ``planner`` (all of it -> :class:`CalibrationPlan`).
+Pure: reads primary headers only (with the reader it is given), imports no pipeline code.
+See docs/planning.md.
+"""
+
+from refsmith.util.lazy import lazy_exports
+
+_WHERE = {
+    "CalibrationPlan": "planner", "PlanningOptions": "planner",
+    "plan_calibration": "planner",
+    "HeaderReader": "references", "ReferenceResolver": "references",
+    "RecipeSpec": "specs", "required_state": "specs",
+    "choose_start": "starts", "evaluate_candidate": "starts",
+}
+
+__all__ = sorted(_WHERE)
+__getattr__, __dir__ = lazy_exports(globals(), _WHERE)

@@ -1,0 +1,70 @@
+"""What a recipe asks of planning: its grouping rule, the steps its inputs need, the
+intermediate states to keep, its plug-in and memory budget (:class:`RecipeSpec`), and the
+state that makes of one instrument's exposure (:func:`required_state`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from refsmith.detector1.keywords import canonical_step
+from refsmith.detector1.steps import expand_steps, step_order
+from refsmith.errors import ConfigError
+from refsmith.grouping.rule import GroupingRule
+
+FITOPT = "fitopt"
+"""The ``save_steps`` value asking for ramp_fit's optional outputs (not a step)."""
+
+
+@dataclass(frozen=True)
+class RecipeSpec:
+    """What one recipe needs: its grouping rule, the calibration state of its inputs and
+    the memory budget (bytes) of its reference-file and combine jobs (0: none given)."""
+
+    rule: GroupingRule
+    steps: str | tuple[str, ...]
+    save_steps: tuple[str, ...] = ()
+    plugin: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    memory: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.rule.recipe
+
+
+def required_state(recipe: RecipeSpec, instrument: str) -> tuple[str, ...]:
+    """The steps ``recipe`` needs complete on an exposure of ``instrument`` (in order)."""
+    try:
+        return expand_steps(recipe.steps, instrument)
+    except ConfigError as error:
+        raise ConfigError(f"recipe {recipe.name!r}: steps {recipe.steps!r}: {error}") from None
+
+
+def save_states(recipe: RecipeSpec, required: Sequence[str], instrument: str
+                ) -> tuple[frozenset[str], ...]:
+    """The intermediate states ``save_steps`` asks to keep (``fitopt`` excluded)."""
+    rank = {s: i for i, s in enumerate(step_order(instrument))}
+    states = []
+    for item in recipe.save_steps:
+        if str(item).strip().lower() == FITOPT:
+            if "ramp_fit" not in required:
+                raise ConfigError(f"recipe {recipe.name!r}: save_steps 'fitopt' needs ramp_fit "
+                                  "in steps")
+            continue
+        try:
+            step = canonical_step(str(item))
+        except ConfigError as error:
+            raise ConfigError(f"recipe {recipe.name!r}: save_steps: {error}") from None
+        if step not in required:
+            raise ConfigError(f"recipe {recipe.name!r}: save_steps {item!r} is not among the "
+                              f"steps the recipe runs ({', '.join(required)})")
+        states.append(frozenset(s for s in required if rank[s] <= rank[step]))
+    return tuple(states)
+
+
+def wants_fitopt(recipe: RecipeSpec) -> bool:
+    """Whether ``save_steps`` asks for ramp_fit's optional outputs."""
+    return any(str(s).strip().lower() == FITOPT for s in recipe.save_steps)
