@@ -5,8 +5,8 @@ of a few exposures spread over ~6 months) and a config with five recipes, then t
 
 - in-process :func:`refsmith.plan.build_plan` + :func:`refsmith.rundir.write_run_dir`,
   split by stage: scan (discovery + header reading / cache), grouping (every
-  recipe's ``build_groups``), planning (the rest of ``plan_calibration``) and writing
-  (plan.json and the three ECSV tables);
+  recipe's ``build_groups``), planning (start files and jobs) and writing (plan.json and
+  the three ECSV tables);
 - ``refsmith plan CONFIG`` as a subprocess (Python start-up and imports included).
   refsmith's modules are byte-compiled first, as in an installed wheel: an editable
   install under ``PYTHONDONTWRITEBYTECODE=1`` (as on our machines) would otherwise
@@ -35,7 +35,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import refsmith.grouping.build
 import refsmith.plan
 import refsmith.rundir
 from refsmith.config import load_config
@@ -104,7 +103,7 @@ def make_cold(directory: Path) -> None:
 
 
 class StageTimer:
-    """Wraps ``scan`` and ``build_groups`` (as looked up by build_plan) to time them."""
+    """Wraps ``scan`` and ``group_recipes`` (as looked up by build_plan) to time them."""
 
     def __init__(self) -> None:
         self.seconds = {"scan": 0.0, "grouping": 0.0}
@@ -122,9 +121,9 @@ class StageTimer:
 def time_in_process(config_path: Path) -> dict[str, float]:
     """Seconds per stage of one build_plan + write_run_dir."""
     timer = StageTimer()
-    original_scan, original_groups = refsmith.plan.scan, refsmith.grouping.build.build_groups
+    original_scan, original_groups = refsmith.plan.scan, refsmith.plan.group_recipes
     refsmith.plan.scan = timer.wrap("scan", original_scan)
-    refsmith.grouping.build.build_groups = timer.wrap("grouping", original_groups)
+    refsmith.plan.group_recipes = timer.wrap("grouping", original_groups)
     try:
         start = time.perf_counter()
         config = load_config(config_path)
@@ -133,7 +132,7 @@ def time_in_process(config_path: Path) -> dict[str, float]:
         refsmith.rundir.write_run_dir(plan)
         done = time.perf_counter()
     finally:
-        refsmith.plan.scan, refsmith.grouping.build.build_groups = original_scan, original_groups
+        refsmith.plan.scan, refsmith.plan.group_recipes = original_scan, original_groups
     seconds = dict(timer.seconds)
     seconds["planning"] = built - start - seconds["scan"] - seconds["grouping"]
     seconds["writing"] = done - built

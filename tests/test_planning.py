@@ -8,17 +8,19 @@ from pathlib import Path
 import pytest
 
 from refsmith import synth
-from refsmith.catalog.catalog import scan
+from refsmith.catalog.catalog import header_reader, scan
 from refsmith.catalog.options import CatalogOptions
 from refsmith.detector1.naming import exposure_base, product_base, state_id
 from refsmith.detector1.steps import step_order
 from refsmith.errors import ConfigError, PlanError
 from refsmith.grouping import GroupingRule
+from refsmith.grouping.build import group_recipes
 from refsmith.jobs.records import CalibrationJob, CombineJob, ReffileJob, StartChoice
 from refsmith.model import Exposure
 from refsmith.planning.calibration_jobs import merge_targets
-from refsmith.planning.planner import CalibrationPlan, PlanningOptions, plan_calibration
-from refsmith.planning.specs import RecipeSpec
+from refsmith.planning.planner import CalibrationPlan, plan_jobs
+from refsmith.planning.specs import PlanningOptions, RecipeSpec
+from refsmith.planning.starts import choose_starts
 
 NIR = step_order("NIRCAM")
 DQ = ("group_scale", "dq_init")
@@ -49,8 +51,14 @@ def recipe(name: str, steps, imtypes: str = "D", reftype: str | None = None,
 
 
 def make_plan(tmp: Path, recipes, **options) -> CalibrationPlan:
-    return plan_calibration(catalog(tmp), recipes, PlanningOptions(
-        store_dir=tmp / "out" / "calibrated", output_dir=tmp / "out" / "run", **options))
+    """Start files, groups, jobs: the stages of build_plan after the catalog."""
+    exposures = catalog(tmp)
+    planning = PlanningOptions(store_dir=tmp / "out" / "calibrated",
+                               read_headers=header_reader(CatalogOptions()),
+                               output_dir=tmp / "out" / "run", **options)
+    starts = choose_starts(exposures, recipes, planning)
+    groups = group_recipes(exposures, [r.rule for r in recipes], starts.excluded_paths())
+    return plan_jobs(exposures, groups, starts, recipes, planning)
 
 
 def only_job(plan: CalibrationPlan) -> CalibrationJob:

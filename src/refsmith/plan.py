@@ -1,7 +1,10 @@
-"""Build a plan (catalog -> groups -> calibration jobs) and write the run directory.
+"""Build a plan: config -> catalog -> start files -> groups -> jobs.
 
-Nothing here executes a job: :func:`build_plan` is a pure function of the config and the
-files on disk; :func:`refsmith.rundir.write_run_dir` serialises its result.
+:func:`build_plan` runs the stages in that order, each a call of its package
+(:mod:`refsmith.catalog`, :mod:`refsmith.planning.starts`, :mod:`refsmith.grouping`,
+:mod:`refsmith.planning.planner`); the rest of this module translates the config into each
+stage's options. Nothing here executes a job: :func:`build_plan` is a pure function of the
+config and the files on disk; :func:`refsmith.rundir.write_run_dir` serialises its result.
 """
 
 from __future__ import annotations
@@ -15,16 +18,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from refsmith.catalog.catalog import Catalog, scan
+from refsmith.catalog.catalog import Catalog, header_reader, scan
 from refsmith.catalog.classify import letters
 from refsmith.catalog.options import CatalogOptions, TimeSpec
-from refsmith.config import Config
+from refsmith.config.config import Config
 from refsmith.detector1.memory import SHAPE_KEYWORDS
 from refsmith.detector1.steps import APPLICABILITY_KEYWORDS
+from refsmith.grouping.build import group_recipes
 from refsmith.grouping.rule import GroupingRule
 from refsmith.model import Group, Leftover
-from refsmith.planning.planner import CalibrationPlan, PlanningOptions, plan_calibration
-from refsmith.planning.specs import RecipeSpec
+from refsmith.planning.planner import CalibrationPlan, plan_jobs
+from refsmith.planning.references import HeaderReader
+from refsmith.planning.specs import PlanningOptions, RecipeSpec
+from refsmith.planning.starts import choose_starts
 from refsmith.util.gc_pause import gc_paused
 from refsmith.util.memory import parse_memory
 
@@ -152,7 +158,8 @@ def build_plan(
     use_cache: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> Plan:
-    """Catalog the inputs, group them per recipe and plan their calibration.
+    """Catalog the inputs, choose each exposure's start file, group them per recipe and
+    plan the jobs: the four stages, in this order.
 
     Parameters
     ----------
@@ -170,32 +177,42 @@ def build_plan(
     """
     # ~10^5 acyclic objects per 10,000 exposures: collections cost ~30% (measured)
     with gc_paused():
-        root = output_root(config)
-        all_inputs = input_paths(config, inputs)
-        cache = root / "catalog.sqlite" if use_cache else None
+        paths = input_paths(config, inputs)
+        cache = output_root(config) / "catalog.sqlite" if use_cache else None
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
         options = catalog_options(config, cache)
-        catalog = scan(all_inputs, options, base_dir=config.base_dir, progress=progress)
-        target = run_dir_for(config, run_dir)
-        planning_options = PlanningOptions(
-            store_dir=root / "calibrated",
-            search_dirs=tuple(config.resolve(d) for d in config.pipeline.search_dirs),
-            references=resolved_references(config),
-            catalog_options=options,
-            output_dir=target,
-            config_digest=config_digest(config),
-        )
-        calibration = plan_calibration(catalog.exposures, recipe_specs(config), planning_options)
+        catalog = scan(paths, options, base_dir=config.base_dir, progress=progress)
+        planning = planning_options(config, run_dir_for(config, run_dir), header_reader(options))
+        recipes = recipe_specs(config)
+        starts = choose_starts(catalog.exposures, recipes, planning)
+        groups = group_recipes(catalog.exposures, [r.rule for r in recipes],
+                               starts.excluded_paths())
+        calibration = plan_jobs(catalog.exposures, groups, starts, recipes, planning)
         return Plan(
             config_source=config.source,
-            run_dir=target,
+            run_dir=planning.output_dir,
             catalog=catalog,
             calibration=calibration,
             group_by=tuple(config.group_by),
             notices=tuple(config.notices),
             warnings=tuple(plugin_warnings(config)),
         )
+
+
+def planning_options(config: Config, run_dir: Path, read_headers: HeaderReader
+                     ) -> PlanningOptions:
+    """The calibrated store (``<root>/calibrated``), search directories and references of
+    the config, the run directory jobs write to, and the header reader of products and
+    reference files."""
+    return PlanningOptions(
+        store_dir=output_root(config) / "calibrated",
+        read_headers=read_headers,
+        search_dirs=tuple(config.resolve(d) for d in config.pipeline.search_dirs),
+        references=resolved_references(config),
+        output_dir=run_dir,
+        config_digest=config_digest(config),
+    )
 
 
 def config_digest(config: Config) -> str:

@@ -12,6 +12,7 @@ Nothing here imports astropy at import time; astropy is used only by
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
 from collections.abc import Callable, Sequence
@@ -25,6 +26,7 @@ from refsmith.catalog.exposure import Describer, upper_keywords
 from refsmith.catalog.headers import read_many
 from refsmith.catalog.options import CatalogOptions
 from refsmith.catalog.pool import read_headers
+from refsmith.detector1.steps import APPLICABILITY_KEYWORDS
 from refsmith.model import Exposure
 from refsmith.util.gc_pause import gc_paused
 
@@ -268,3 +270,25 @@ def _worker_count(workers: int | None, files: int) -> int:
     except AttributeError:  # not on Linux
         available = os.cpu_count() or 1
     return min(available, 8)
+
+
+def header_reader(options: CatalogOptions | None = None
+                  ) -> Callable[[Sequence[str]], list[Exposure]]:
+    """A reader of the primary headers of any ``.fits`` files (calibrated products,
+    reference files): :func:`scan` with ``options``' cache and time keywords.
+
+    INSTRUME and DETECTOR are the only required keywords; SUBARRAY, READPATT, NGROUPS and
+    the keywords of the not-applicable table are read too. The planner is handed this
+    reader (``PlanningOptions.read_headers``).
+    """
+    base = options or CatalogOptions()
+    extra = ("SUBARRAY", "READPATT", "NGROUPS", *APPLICABILITY_KEYWORDS)
+    reader_options = dataclasses.replace(
+        base, pattern=r"\.fits(\.gz)?$", required_keywords=("INSTRUME", "DETECTOR"),
+        optional_keywords=tuple(dict.fromkeys((*base.optional_keywords, *extra))),
+    )
+
+    def read(paths: Sequence[str]) -> list[Exposure]:
+        return scan(list(paths), reader_options).exposures if paths else []
+
+    return read

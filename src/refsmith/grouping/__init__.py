@@ -11,7 +11,7 @@ group ids). Pure: no I/O, no clock. See docs/grouping.md.
 from refsmith.util.lazy import lazy_exports
 
 _WHERE = {
-    "GroupingResult": "build", "build_groups": "build",
+    "GroupingResult": "build", "build_groups": "build", "group_recipes": "build",
     "DEFAULT_LETTERS": "imtypes", "Part": "imtypes", "parse_imtypes": "imtypes",
     "DEFAULT_GROUP_BY": "rule", "GroupingRule": "rule",
 }

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from operator import attrgetter
@@ -28,7 +28,7 @@ from refsmith.model import STANDARD_KEYWORDS, Exposure, Group, Leftover, Member
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.+]+")
 
-__all__ = ["GroupingResult", "build_groups"]
+__all__ = ["GroupingResult", "build_groups", "group_recipes"]
 
 
 @dataclass(frozen=True)
@@ -185,6 +185,35 @@ def build_groups(exposures: Sequence[Exposure], rule: GroupingRule, *,
                    for n, f in enumerate(kept, 1)]
     leftovers = tuple(Leftover(rule.recipe, path, reasons[path]) for path in sorted(reasons))
     return GroupingResult(tuple(groups), leftovers)
+
+
+def group_recipes(exposures: Sequence[Exposure], rules: Sequence[GroupingRule],
+                  excluded: Mapping[str, Collection[str]] | None = None
+                  ) -> dict[str, GroupingResult]:
+    """Every recipe's groups (:func:`build_groups`), by recipe, in the order of ``rules``.
+
+    Recipes that screen the same exposures alike share their screening.
+
+    Parameters
+    ----------
+    exposures : sequence of Exposure
+        The catalog.
+    rules : sequence of GroupingRule
+        One rule per recipe.
+    excluded : mapping, optional
+        recipe -> paths that take no place in its groups (exposures with no usable start
+        file: :func:`refsmith.planning.starts.choose_starts`); they get no leftover here.
+    """
+    shared: dict[tuple, Any] = {}  # recipes screening the same exposures share it
+    results: dict[str, GroupingResult] = {}
+    for rule in rules:
+        out = (excluded or {}).get(rule.recipe)
+        if out:
+            results[rule.recipe] = build_groups([e for e in exposures if e.path not in out],
+                                                rule)
+        else:
+            results[rule.recipe] = build_groups(exposures, rule, shared=shared)
+    return results
 
 
 def _screen_type(exposures: Sequence[Exposure], rule: GroupingRule, imtype: str

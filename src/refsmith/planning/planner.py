@@ -1,68 +1,42 @@
-"""Calibration planning: which calwebb_detector1 steps each grouped exposure still needs.
+"""The job DAG of a plan (stage 4): calibration jobs, reference-file jobs, combine jobs.
 
-For every recipe and candidate exposure: the required state (from the recipe's ``steps``),
-the best file to start from (the raw file or an earlier product of the same exposure),
-then one :class:`CalibrationJob` per (start file, target state), merged so that no
-exposure is calibrated twice (:mod:`refsmith.planning.calibration_jobs`), and the
-ReffileJobs / CombineJobs that complete the DAG (:mod:`refsmith.planning.reffile_jobs`).
-Pure planning: reads primary headers only, imports no pipeline code. See docs/planning.md.
+From every recipe's groups and the start file of each member (:mod:`.starts`): what each
+(exposure, start file) is asked for, one :class:`CalibrationJob` per merged run so that no
+exposure is calibrated twice (:mod:`.calibration_jobs`), and the ReffileJobs / CombineJobs
+that complete the DAG (:mod:`.reffile_jobs`), with per-recipe statistics. Pure planning:
+reads primary headers only (with the reader it is given), imports no pipeline code. See
+docs/planning.md.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from refsmith.detector1.keywords import canonical_step, normalize_instrument
-from refsmith.detector1.naming import exposure_base
+from refsmith.detector1.keywords import normalize_instrument
 from refsmith.detector1.steps import step_order
-from refsmith.errors import ConfigError, PlanError
-from refsmith.jobs.records import (
-    CalibrationJob,
-    CombineJob,
-    ReffileJob,
-    StartChoice,
-)
+from refsmith.errors import PlanError
+from refsmith.jobs.records import CalibrationJob, CombineJob, ReffileJob, StartChoice
 from refsmith.model import Exposure, Group, Leftover
-from refsmith.planning import reffile_jobs as refjobs
 from refsmith.planning.calibration_jobs import Request, calibration_jobs, check_clashes
-from refsmith.planning.references import HeaderReader, ReferenceResolver
-from refsmith.planning.specs import RecipeSpec, required_state, save_states, wants_fitopt
-from refsmith.planning.starts import (
-    choose_start,
-    default_header_reader,
-    find_products,
-    needs_reread,
+from refsmith.planning.references import ReferenceResolver
+from refsmith.planning.reffile_jobs import (
+    check_acyclic,
+    combine_jobs,
+    combine_specs,
+    reffile_jobs,
+    self_lookup,
 )
+from refsmith.planning.specs import PlanningOptions, RecipeSpec, save_states, wants_fitopt
+from refsmith.planning.starts import StartFiles
 
 if TYPE_CHECKING:
-    from refsmith.catalog.options import CatalogOptions
-    from refsmith.grouping.rule import GroupingRule
+    from refsmith.grouping.build import GroupingResult
 
-__all__ = ["CalibrationPlan", "PlanningOptions", "plan_calibration"]
-
-_UNSET = object()
-GroupBuilder = Callable[[Sequence[Exposure], Any], Any]
-
-
-@dataclass(frozen=True)
-class PlanningOptions:
-    """Where products and references are, and how to read their headers.
-
-    ``read_headers`` (paths -> Exposure records) defaults to :func:`refsmith.catalog.catalog.scan`
-    with ``catalog_options`` (pattern ``\\.fits$``, only INSTRUME/DETECTOR required).
-    """
-
-    store_dir: Path
-    search_dirs: tuple[Path, ...] = ()
-    references: Mapping[str, str] = field(default_factory=dict, hash=False)
-    catalog_options: CatalogOptions | None = None
-    output_dir: Path | None = None
-    read_headers: HeaderReader | None = field(default=None, compare=False)
-    config_digest: str = ""  # recorded in reference-file jobs (provenance)
+__all__ = ["CalibrationPlan", "plan_jobs"]
 
 
 @dataclass(frozen=True)
@@ -82,29 +56,29 @@ class CalibrationPlan:
         return [c for (_, p), c in sorted(self.start_choices.items()) if p == path]
 
 
-# ---------------------------------------------------------------- entry point
-
-
-def plan_calibration(exposures: Sequence[Exposure], recipes: Sequence[RecipeSpec],
-                     options: PlanningOptions, *,
-                     group_builder: GroupBuilder | None = None) -> CalibrationPlan:
-    """Plan the calibration of every grouped exposure of every recipe.
+def plan_jobs(exposures: Sequence[Exposure], grouped: Mapping[str, GroupingResult],
+              starts: StartFiles, recipes: Sequence[RecipeSpec], options: PlanningOptions
+              ) -> CalibrationPlan:
+    """Plan the jobs that calibrate every group's members and make the reference files.
 
     Parameters
     ----------
     exposures : sequence of Exposure
         The catalog.
+    grouped : mapping
+        recipe -> its groups and leftovers (:func:`refsmith.grouping.build.group_recipes`).
+    starts : StartFiles
+        The start file of every candidate (:func:`refsmith.planning.starts.choose_starts`).
     recipes : sequence of RecipeSpec
         The recipes, in config order (ties in statistics go to the earlier recipe).
     options : PlanningOptions
-        Calibrated store, search directories, references, header reading.
-    group_builder : callable, optional
-        ``(exposures, rule) -> GroupingResult``; default
-        :func:`refsmith.grouping.build.build_groups`.
+        Calibrated store, references and their header reader, output directory.
 
     Returns
     -------
     CalibrationPlan
+        Groups and leftovers in recipe order (a recipe's candidates without a usable start
+        file first), the jobs, every start choice and per-recipe statistics.
 
     Raises
     ------
@@ -113,122 +87,48 @@ def plan_calibration(exposures: Sequence[Exposure], recipes: Sequence[RecipeSpec
     PlanError
         Unresolvable references, clashing outputs, or a cyclic ``self`` reference.
     """
-    if group_builder is None:
-        from refsmith.grouping.build import build_groups
-
-        shared: dict[tuple, Any] = {}  # recipes screening the same exposures share it
-
-        def group_builder(candidates: Sequence[Exposure], rule: GroupingRule) -> Any:
-            return build_groups(candidates, rule,
-                                shared=shared if candidates is exposures else None)
-    read = options.read_headers or default_header_reader(options.catalog_options)
     store = Path(options.store_dir)
     out_root = Path(options.output_dir) if options.output_dir else Path(".").resolve()
     by_path = {e.path: e for e in exposures}
-
-    # 1. candidates of each recipe, and the products of their exposures
-    from refsmith.grouping.imtypes import parse_imtypes
-
-    candidates: dict[str, list[Exposure]] = {}
-    for recipe in recipes:
-        for item in (recipe.steps if not isinstance(recipe.steps, str) else [recipe.steps]):
-            for part in str(item).replace(",", " ").split():
-                try:
-                    canonical_step(part.rstrip("-"))
-                except ConfigError as error:
-                    raise ConfigError(f"recipe {recipe.name!r}: {error}") from None
-        types = set(parse_imtypes(recipe.rule.imtypes, recipe.rule.letters))
-        candidates[recipe.name] = [e for e in exposures if e.usable and e.imtype in types]
-    # every candidate once (most are candidates of several recipes)
-    unique = {e.path: e for cands in candidates.values() for e in cands}
-    base_of = {path: exposure_base(path) for path in unique}
-
-    def base_name(path: str) -> str:
-        base = base_of.get(path)
-        return exposure_base(path) if base is None else base
-
-    product_paths = find_products([*options.search_dirs, store], set(base_of.values()),
-                                  set(by_path))
-    reread = sorted(p for p, e in unique.items() if needs_reread(e))
-    wanted = sorted({p for ps in product_paths.values() for p in ps}) + reread
-    headers = {h.path: h for h in read(wanted)} if wanted else {}
-    products = {b: [headers[p] for p in ps if p in headers] for b, ps in product_paths.items()}
-
-    # 2. start choices; exposures with no usable start leave the recipe before grouping
-    choices: dict[tuple[str, str], StartChoice] = {}
-    groups: list[Group] = []
-    leftovers: list[Leftover] = []
     spec_by_name = {r.name: r for r in recipes}
-    required_by: dict[tuple[str, str | None], Any] = {}
+    groups = [g for r in recipes for g in grouped[r.name].groups]
+    leftovers = [x for r in recipes
+                 for x in (*starts.excluded.get(r.name, ()), *grouped[r.name].leftovers)]
 
-    def choose(recipe: RecipeSpec, exposure: Exposure) -> StartChoice:
-        # the required state per (recipe, INSTRUME value); None: unknown instrument
-        state_key = (recipe.name, exposure.instrument)
-        required = required_by.get(state_key, _UNSET)
-        if required is _UNSET:
-            try:
-                instrument = normalize_instrument(exposure.instrument or "")
-            except ConfigError:
-                required = None
-            else:
-                required = required_state(recipe, instrument)
-                save_states(recipe, required, instrument)  # validates save_steps
-            required_by[state_key] = required
-        if required is None:
-            return StartChoice(recipe.name, exposure.path, (), "", (), (),
-                               excluded=f"unknown instrument "
-                               f"{exposure.instrument!r}: cannot plan calibration")
-        view = headers.get(exposure.path, exposure) if headers else exposure
-        found = products.get(base_name(exposure.path), []) if products else []
-        return choose_start(view, found, recipe.name, required)
+    # requests per (exposure, start file)
+    requests, member_state = _requests(groups, starts, by_path, spec_by_name)
 
-    for recipe in recipes:
-        name = recipe.name
-        excluded = set()
-        for exposure in candidates[name]:
-            choice = choices[(name, exposure.path)] = choose(recipe, exposure)
-            if choice.excluded:
-                excluded.add(exposure.path)
-                leftovers.append(Leftover(name, exposure.path, choice.excluded))
-        result = group_builder(
-            [e for e in exposures if e.path not in excluded] if excluded else exposures,
-            recipe.rule)
-        groups.extend(result.groups)
-        leftovers.extend(result.leftovers)
+    # combine job skeletons (their outputs are where 'self' references point)
+    combines = combine_specs(groups, spec_by_name)
+    resolver = ReferenceResolver(options.references, options.read_headers,
+                                 self_lookup(recipes, combines, out_root))
 
-    # 3. requests per (exposure, start file)
-    requests, member_state = _requests(groups, choices, choose, by_path, spec_by_name)
-
-    # 4. combine job skeletons (their outputs are where 'self' references point)
-    combines = refjobs.combine_specs(groups, spec_by_name)
-    resolver = ReferenceResolver(options.references, read,
-                                 refjobs.self_lookup(recipes, combines, out_root))
-
-    # 5. calibration jobs
+    # calibration jobs
     uses_self = any(str(v).strip().lower() == "self" for v in options.references.values())
-    jobs, produced, owners = calibration_jobs(requests, store, base_name, resolver,
-                                              uses_self, [r.name for r in recipes], headers)
+    jobs, produced, owners = calibration_jobs(requests, store, starts.base_name, resolver,
+                                              uses_self, [r.name for r in recipes],
+                                              starts.headers)
     check_clashes(jobs)
 
-    # 6. reffile and combine jobs
-    reffile_jobs = refjobs.reffile_jobs(groups, member_state, produced, spec_by_name, out_root,
-                                        options.config_digest, by_path)
-    combine_jobs = refjobs.combine_jobs(combines, reffile_jobs, out_root, options.config_digest)
+    # reffile and combine jobs
+    reffiles = reffile_jobs(groups, member_state, produced, spec_by_name, out_root,
+                            options.config_digest, by_path)
+    combined = combine_jobs(combines, reffiles, out_root, options.config_digest)
     if uses_self:  # only 'self' references can make a cycle
         edges: dict[str, list[str]] = {j.id: list(j.depends_on) for j in jobs}
-        edges.update({j.id: list(j.depends_on) for j in (*reffile_jobs, *combine_jobs)})
-        refjobs.check_acyclic(edges)
+        edges.update({j.id: list(j.depends_on) for j in (*reffiles, *combined)})
+        check_acyclic(edges)
 
-    stats = _statistics(recipes, groups, member_state, jobs, owners, leftovers, choices)
+    stats = _statistics(recipes, groups, member_state, jobs, owners, leftovers,
+                        starts.choices)
     return CalibrationPlan(
         groups=tuple(groups), leftovers=tuple(leftovers), calibration_jobs=tuple(jobs),
-        reffile_jobs=tuple(reffile_jobs), combine_jobs=tuple(combine_jobs),
-        start_choices=choices, stats=stats,
+        reffile_jobs=tuple(reffiles), combine_jobs=tuple(combined),
+        start_choices=starts.choices, stats=stats,
     )
 
 
-def _requests(groups: Sequence[Group], choices: dict[tuple[str, str], StartChoice],
-              choose: Callable[[RecipeSpec, Exposure], StartChoice],
+def _requests(groups: Sequence[Group], starts: StartFiles,
               by_path: Mapping[str, Exposure], spec_by_name: Mapping[str, RecipeSpec]
               ) -> tuple[dict[tuple[str, str], Request],
                          dict[str, list[tuple[StartChoice, frozenset[str]]]]]:
@@ -237,6 +137,7 @@ def _requests(groups: Sequence[Group], choices: dict[tuple[str, str], StartChoic
     requests: dict[tuple[str, str], Request] = {}
     member_state: dict[str, list[tuple[StartChoice, frozenset[str]]]] = {}
     targets: dict[tuple[str, ...], frozenset[str]] = {}
+    choices = starts.choices
     for group in groups:
         recipe = spec_by_name[group.recipe]
         served = (group.recipe, group.id)
@@ -244,8 +145,8 @@ def _requests(groups: Sequence[Group], choices: dict[tuple[str, str], StartChoic
         for member in group.members:
             exposure = by_path[member.path]
             choice = choices.get((group.recipe, member.path))
-            if choice is None:  # a group builder's member that was no candidate
-                choice = choices[(group.recipe, member.path)] = choose(recipe, exposure)
+            if choice is None:  # a member that was no candidate (groups made elsewhere)
+                choice = starts.choice(recipe, exposure)
             if choice.excluded:
                 raise PlanError(f"group {group.id}: {member.path} cannot be calibrated for "
                                 f"recipe {recipe.name!r}: {choice.excluded}")

@@ -1,18 +1,22 @@
-"""What a recipe asks of planning: its grouping rule, the steps its inputs need, the
-intermediate states to keep, its plug-in and memory budget (:class:`RecipeSpec`), and the
-state that makes of one instrument's exposure (:func:`required_state`).
+"""What planning is given: each recipe's needs (:class:`RecipeSpec`: its grouping rule, the
+steps its inputs need, the intermediate states to keep, its plug-in and memory budget) and
+where products and references are, with the reader of their headers
+(:class:`PlanningOptions`); the state a recipe requires of one instrument's exposure
+(:func:`required_state`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from refsmith.detector1.keywords import canonical_step
 from refsmith.detector1.steps import expand_steps, step_order
 from refsmith.errors import ConfigError
 from refsmith.grouping.rule import GroupingRule
+from refsmith.planning.references import HeaderReader
 
 FITOPT = "fitopt"
 """The ``save_steps`` value asking for ramp_fit's optional outputs (not a step)."""
@@ -33,6 +37,33 @@ class RecipeSpec:
     @property
     def name(self) -> str:
         return self.rule.recipe
+
+
+@dataclass(frozen=True)
+class PlanningOptions:
+    """Where products and references are, how to read their headers, where jobs write.
+
+    ``read_headers`` (paths -> Exposure records) reads the primary headers of products and
+    reference files; :func:`refsmith.catalog.catalog.header_reader` gives the catalog's.
+    """
+
+    store_dir: Path
+    read_headers: HeaderReader = field(compare=False)
+    search_dirs: tuple[Path, ...] = ()
+    references: Mapping[str, str] = field(default_factory=dict, hash=False)
+    output_dir: Path | None = None
+    config_digest: str = ""  # recorded in reference-file jobs (provenance)
+
+
+def check_step_names(recipe: RecipeSpec) -> None:
+    """Raise ConfigError, naming the recipe, for a step name that is no calwebb_detector1
+    step (``steps`` is expanded per instrument later)."""
+    for item in (recipe.steps if not isinstance(recipe.steps, str) else [recipe.steps]):
+        for part in str(item).replace(",", " ").split():
+            try:
+                canonical_step(part.rstrip("-"))
+            except ConfigError as error:
+                raise ConfigError(f"recipe {recipe.name!r}: {error}") from None
 
 
 def required_state(recipe: RecipeSpec, instrument: str) -> tuple[str, ...]:

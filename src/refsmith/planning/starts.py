@@ -1,29 +1,34 @@
-"""Start candidates: which file of an exposure calibration should start from.
+"""Start files: which file of an exposure its calibration starts from (stage 2 of a plan).
 
 The candidates of an exposure are its raw file and the products of the same exposure (same
-base name, same INSTRUME/DETECTOR) in the search directories and the calibrated store. See
+base name, same INSTRUME/DETECTOR) in the search directories and the calibrated store.
+:func:`choose_starts` chooses for every candidate exposure of every recipe, before grouping:
+an exposure with no usable start file takes no place in the recipe's groups. See
 docs/planning.md for the rules.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from refsmith.detector1.keywords import STEP_KEYWORDS
-from refsmith.detector1.naming import product_base
-from refsmith.detector1.steps import APPLICABILITY_KEYWORDS, NOT_APPLICABLE, step_done, step_order
+from refsmith.detector1.keywords import STEP_KEYWORDS, normalize_instrument
+from refsmith.detector1.naming import exposure_base, product_base
+from refsmith.detector1.steps import NOT_APPLICABLE, step_done, step_order
+from refsmith.errors import ConfigError
+from refsmith.grouping.imtypes import parse_imtypes
 from refsmith.jobs.records import Rejected, StartChoice
-from refsmith.model import Exposure
-from refsmith.planning.references import HeaderReader
-
-if TYPE_CHECKING:
-    from refsmith.catalog.options import CatalogOptions
-
+from refsmith.model import Exposure, Leftover
+from refsmith.planning.specs import (
+    PlanningOptions,
+    RecipeSpec,
+    check_step_names,
+    required_state,
+    save_states,
+)
 
 # ---------------------------------------------------------------- start candidates
 
@@ -140,29 +145,6 @@ def find_products(dirs: Iterable[Path], bases: set[str], exclude: set[str]
     return {base: sorted(paths) for base, paths in found.items()}
 
 
-def default_header_reader(catalog_options: CatalogOptions | None = None) -> HeaderReader:
-    """Read primary headers with the catalog (fast reader + cache) for any ``.fits`` name.
-
-    INSTRUME and DETECTOR are the only required keywords; SUBARRAY, READPATT, NGROUPS and
-    the keywords of the not-applicable table are read too.
-    """
-    from refsmith.catalog.catalog import scan
-    from refsmith.catalog.options import CatalogOptions
-
-    base = catalog_options or CatalogOptions()
-    extra = ("SUBARRAY", "READPATT", "NGROUPS", *APPLICABILITY_KEYWORDS)
-    catalog_options = dataclasses.replace(
-        base, pattern=r"\.fits(\.gz)?$", required_keywords=("INSTRUME", "DETECTOR"),
-        optional_keywords=tuple(dict.fromkeys((*base.optional_keywords, *extra))),
-    )
-
-    def read(paths: Sequence[str]) -> Sequence[Exposure]:
-        return scan(list(paths), catalog_options).exposures if paths else []
-
-    return read
-
-
-
 def needs_reread(exposure: Exposure) -> bool:
     """A SKIPPED step whose applicability keywords were not read with the exposure."""
     if not exposure.step_status:
@@ -176,3 +158,120 @@ def needs_reread(exposure: Exposure) -> bool:
     )
 
 
+# ---------------------------------------------------------------- every candidate's start
+
+
+class StartFiles:
+    """The file every candidate exposure of every recipe starts from (:func:`choose_starts`).
+
+    A recipe's candidates are the usable exposures of its image types.
+
+    Attributes
+    ----------
+    choices : dict
+        ``(recipe, raw path) -> StartChoice`` of every candidate (and of any other exposure
+        a group holds, chosen when asked: :meth:`choice`).
+    excluded : dict
+        recipe -> a Leftover for each candidate with no usable start file, in catalog
+        order. These take no place in the recipe's groups.
+    headers : dict
+        path -> Exposure of the files read to choose: the candidates' products (in the
+        search directories and the calibrated store), and raw files read again for the
+        keywords of the not-applicable table.
+    """
+
+    def __init__(self, products: dict[str, list[Exposure]], headers: dict[str, Exposure],
+                 base_names: dict[str, str]) -> None:
+        self.choices: dict[tuple[str, str], StartChoice] = {}
+        self.excluded: dict[str, list[Leftover]] = {}
+        self.headers = headers
+        self._products = products
+        self._base_names = base_names
+        # the required state per (recipe, INSTRUME value); None: unknown instrument
+        self._required: dict[tuple[str, str | None], tuple[str, ...] | None] = {}
+
+    def base_name(self, path: str) -> str:
+        """The exposure base name of ``path`` (worked out once for the candidates)."""
+        base = self._base_names.get(path)
+        return exposure_base(path) if base is None else base
+
+    def excluded_paths(self) -> dict[str, set[str]]:
+        """recipe -> the paths of its candidates with no usable start file."""
+        return {name: {x.path for x in leftovers} for name, leftovers in self.excluded.items()}
+
+    def choice(self, recipe: RecipeSpec, exposure: Exposure) -> StartChoice:
+        """The start choice of ``exposure`` for ``recipe`` (chosen once, then kept)."""
+        key = (recipe.name, exposure.path)
+        choice = self.choices.get(key)
+        if choice is None:
+            choice = self.choices[key] = self._choose(recipe, exposure)
+        return choice
+
+    def _choose(self, recipe: RecipeSpec, exposure: Exposure) -> StartChoice:
+        state_key = (recipe.name, exposure.instrument)
+        if state_key in self._required:
+            required = self._required[state_key]
+        else:
+            try:
+                instrument = normalize_instrument(exposure.instrument or "")
+            except ConfigError:
+                required = None
+            else:
+                required = required_state(recipe, instrument)
+                save_states(recipe, required, instrument)  # validates save_steps
+            self._required[state_key] = required
+        if required is None:
+            return StartChoice(recipe.name, exposure.path, (), "", (), (),
+                               excluded=f"unknown instrument "
+                               f"{exposure.instrument!r}: cannot plan calibration")
+        headers, products = self.headers, self._products
+        view = headers.get(exposure.path, exposure) if headers else exposure
+        found = products.get(self.base_name(exposure.path), []) if products else []
+        return choose_start(view, found, recipe.name, required)
+
+
+def choose_starts(exposures: Sequence[Exposure], recipes: Sequence[RecipeSpec],
+                  options: PlanningOptions) -> StartFiles:
+    """Choose the start file of every candidate exposure of every recipe.
+
+    Parameters
+    ----------
+    exposures : sequence of Exposure
+        The catalog.
+    recipes : sequence of RecipeSpec
+        The recipes, in config order.
+    options : PlanningOptions
+        The calibrated store and search directories (where products are looked for) and the
+        header reader (``read_headers``) their headers are read with.
+
+    Returns
+    -------
+    StartFiles
+
+    Raises
+    ------
+    ConfigError
+        Unknown steps, or steps the instrument does not have, naming the recipe.
+    """
+    candidates: dict[str, list[Exposure]] = {}
+    for recipe in recipes:
+        check_step_names(recipe)
+        types = set(parse_imtypes(recipe.rule.imtypes, recipe.rule.letters))
+        candidates[recipe.name] = [e for e in exposures if e.usable and e.imtype in types]
+    # every candidate once (most are candidates of several recipes)
+    unique = {e.path: e for cands in candidates.values() for e in cands}
+    base_of = {path: exposure_base(path) for path in unique}
+    product_paths = find_products([*options.search_dirs, Path(options.store_dir)],
+                                  set(base_of.values()), {e.path for e in exposures})
+    reread = sorted(p for p, e in unique.items() if needs_reread(e))
+    wanted = sorted({p for ps in product_paths.values() for p in ps}) + reread
+    headers = {h.path: h for h in options.read_headers(wanted)} if wanted else {}
+    products = {b: [headers[p] for p in ps if p in headers] for b, ps in product_paths.items()}
+    starts = StartFiles(products, headers, base_of)
+    for recipe in recipes:
+        excluded = starts.excluded[recipe.name] = []
+        for exposure in candidates[recipe.name]:
+            choice = starts.choice(recipe, exposure)
+            if choice.excluded:
+                excluded.append(Leftover(recipe.name, exposure.path, choice.excluded))
+    return starts
