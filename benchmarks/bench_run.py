@@ -23,12 +23,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from refsmith.calibrate.offline import offline_environment
 from refsmith.config import load_config
 from refsmith.detector1.reftypes import STEP_REFTYPES
 from refsmith.execute.dag import Node, execute_dag
 from refsmith.execute.local import LocalExecutor, default_workers
 from refsmith.execute.worker import WorkerSettings
-from refsmith.offline import offline_environment
 from refsmith.plan import build_plan
 from refsmith.run import check_offline_references
 from refsmith.store import JobStore

@@ -10,7 +10,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from refsmith.offline import configure_offline
+from refsmith.calibrate.offline import configure_offline
 
 CRDS_DIR = Path(
     os.environ.get("REFSMITH_TEST_CRDS_PATH")

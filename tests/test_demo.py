@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from refsmith import demo
+from refsmith.calibrate.offline import SERVERLESS_URL, server_config_path
 from refsmith.config import load_config
-from refsmith.offline import SERVERLESS_URL, server_config_path
 
 
 def test_truth_is_fixed_per_detector_and_differs_between_detectors() -> None:
@@ -45,7 +45,7 @@ def test_demo_uses_crds_offline_whatever_the_environment(
     monkeypatch.setenv("CRDS_PATH", str(cache))
     monkeypatch.setenv("CRDS_SERVER_URL", server)
     calls = []
-    monkeypatch.setattr("refsmith.offline.configure_offline", calls.append)
+    monkeypatch.setattr("refsmith.calibrate.offline.configure_offline", calls.append)
     demo._offline_crds(tmp_path / "demo")
     assert calls == ([tmp_path / "demo" / "out" / "crds"] if configured else [])
 

@@ -16,16 +16,16 @@ from astropy.io import fits
 
 # Off-line CRDS is configured for the whole session in conftest.py (before any jwst import).
 from conftest import CRDS_DIR
-from refsmith.detector1.keywords import STEP_KEYWORDS
-from refsmith.detector1.steps import step_order
-from refsmith.jobs.result import CalibrationResult
-from refsmith.offline import (
+from refsmith.calibrate.offline import (
     OfflineConfigError,
     bounded_crds_timeout,
     configure_offline,
     server_config_path,
 )
-from refsmith.pipeline import LOGGER_NAMES, STEP_REFERENCE_TYPES, run_calibration
+from refsmith.calibrate.runner import LOGGER_NAMES, STEP_REFERENCE_TYPES, run_calibration
+from refsmith.detector1.keywords import STEP_KEYWORDS
+from refsmith.detector1.steps import step_order
+from refsmith.jobs.result import CalibrationResult
 from refsmith.synthpipe import write_raw_exposure
 from refsmith.synthrefs import reference_overrides, write_reference_files
 
@@ -325,7 +325,7 @@ def test_step_reference_types_match_installed_jwst():
 def test_cal_step_attribute_table_matches_schema():
     from stdatamodels.jwst import datamodels
 
-    from refsmith.pipeline import _CAL_STEP_ATTRIBUTE
+    from refsmith.calibrate.runner import _CAL_STEP_ATTRIBUTE
 
     model = datamodels.RampModel()
     schema = model.schema

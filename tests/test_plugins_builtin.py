@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from refsmith.calibrate.runner import import_pipeline, run_calibration
 from refsmith.detector1.steps import expand_steps
 from refsmith.jobs.records import CombineJob, ReffileInput, ReffileJob
-from refsmith.pipeline import import_pipeline, run_calibration
 from refsmith.plugins import load_plugin, run_combine_job, run_reffile_job
 from refsmith.synthpipe import frame_time, group_times, inject_defects, write_raw_exposure
 from refsmith.synthrefs import reference_overrides, write_reference_files

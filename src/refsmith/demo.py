@@ -141,8 +141,8 @@ def partly_processed_product(directory: Path) -> Path:
 def process_one_exposure(directory: Path) -> Path:
     """Run the real pipeline to dq_init on one raw exposure; the product goes into
     ``products/``, where the config's ``search_dirs`` let the planner start from it."""
+    from refsmith.calibrate.runner import run_calibration
     from refsmith.errors import RefsmithError
-    from refsmith.pipeline import run_calibration
     from refsmith.synthrefs import reference_overrides
 
     d, i = PARTLY_PROCESSED
@@ -161,7 +161,7 @@ def process_one_exposure(directory: Path) -> Path:
 
 def _offline_crds(directory: Path) -> None:
     """Use crds off-line, whatever the user's CRDS environment (a test session already is)."""
-    from refsmith.offline import SERVERLESS_URL, configure_offline, server_config_path
+    from refsmith.calibrate.offline import SERVERLESS_URL, configure_offline, server_config_path
 
     current = os.environ.get("CRDS_PATH")
     if not (os.environ.get("CRDS_SERVER_URL") == SERVERLESS_URL and current

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from refsmith.calibrate.products import product_notes
 from refsmith.config import Config
 from refsmith.detector1.naming import exposure_base
 from refsmith.errors import RefsmithError
 from refsmith.model import Exposure, Group
 from refsmith.plan import Plan, build_plan, output_root
-from refsmith.products import product_notes
 
 
 def find_exposure(plan: Plan, file: str) -> Exposure:

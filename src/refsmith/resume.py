@@ -10,9 +10,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from refsmith.calibrate.products import installed_jwst_version, outputs_valid, stale_reason
 from refsmith.execute.dag import Node
 from refsmith.jobs.records import CalibrationJob
-from refsmith.products import installed_jwst_version, outputs_valid, stale_reason
 from refsmith.store import FINISHED, JobStore
 
 ForceRedo = Literal["calibration", "reffiles", "all"] | None

@@ -27,13 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from refsmith.errors import ConfigError, RefsmithError
-from refsmith.execute.base import Notice
-from refsmith.execute.dag import DagOutcome, Node, execute_dag
-from refsmith.execute.progress import Reporter, sigterm_as_interrupt
-from refsmith.execute.worker import WorkerSettings
-from refsmith.jobs.records import CalibrationJob
-from refsmith.products import (
+from refsmith.calibrate.products import (
     check_offline_references,
     installed_jwst_version,
     outputs_valid,
@@ -45,6 +39,12 @@ from refsmith.products import (
     supersede,
     write_json,
 )
+from refsmith.errors import ConfigError, RefsmithError
+from refsmith.execute.base import Notice
+from refsmith.execute.dag import DagOutcome, Node, execute_dag
+from refsmith.execute.progress import Reporter, sigterm_as_interrupt
+from refsmith.execute.worker import WorkerSettings
+from refsmith.jobs.records import CalibrationJob
 from refsmith.resume import ForceRedo, job_nodes, keep_earlier_products
 from refsmith.store import FINISHED, JobStore, RunLock, StoreWriteError
 from refsmith.util.files import (

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from refsmith.detector1.reftypes import STEP_REFTYPES
 from refsmith.synthpipe import (
     bias_map,
     detector_axes,
@@ -206,9 +207,7 @@ def reference_overrides(
     dict
         step -> reftype -> path string or ``'N/A'``.
     """
-    from refsmith.pipeline import STEP_REFERENCE_TYPES
-
-    chosen = STEP_REFERENCE_TYPES if steps is None else {s: STEP_REFERENCE_TYPES[s] for s in steps}
+    chosen = STEP_REFTYPES if steps is None else {s: STEP_REFTYPES[s] for s in steps}
     return {
         step: {rt: str(reference_files[rt]) if rt in reference_files else "N/A" for rt in types}
         for step, types in chosen.items()

@@ -88,14 +88,14 @@ def prepare_worker(settings: WorkerSettings) -> str:
         return _prepare_error
     try:
         if settings.offline and settings.crds_path:
-            from refsmith.offline import configure_offline
+            from refsmith.calibrate.offline import configure_offline
 
             configure_offline(Path(settings.crds_path))
         elif not settings.offline:
-            from refsmith.offline import bounded_crds_timeout
+            from refsmith.calibrate.offline import bounded_crds_timeout
 
             bounded_crds_timeout(settings.crds_timeout)
-        from refsmith.pipeline import import_pipeline
+        from refsmith.calibrate.runner import import_pipeline
 
         import_pipeline(freeze_gc=settings.freeze_gc)
         keep_freed_memory()  # big arrays reused, not page-faulted in again; see memory.py
@@ -178,8 +178,8 @@ def _probe(job: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _calibration(data: Mapping[str, Any], log_path: str) -> dict[str, Any]:
+    from refsmith.calibrate.runner import run_calibration
     from refsmith.jobs.records import CalibrationJob
-    from refsmith.pipeline import run_calibration
 
     job = CalibrationJob.from_dict(data)
     fitopt = [o.path for o in job.outputs if o.kind == "fitopt"]
@@ -189,7 +189,7 @@ def _calibration(data: Mapping[str, Any], log_path: str) -> dict[str, Any]:
                    "one 'product' per state, at most one 'fitopt')")
         _append_log(log_path, message)
         return {"ok": False, "outputs": [], "error": message, "permanent": True}
-    from refsmith.products import input_changes
+    from refsmith.calibrate.products import input_changes
     from refsmith.util.identity import file_identity
 
     problem = input_changes(job.identities)
@@ -229,7 +229,7 @@ def _plugin(kind: str, data: Mapping[str, Any], log_path: str,
 
     job = ReffileJob.from_dict(data) if kind == "reffile" else CombineJob.from_dict(data)
     if kind == "reffile":
-        from refsmith.products import reffile_input_changes
+        from refsmith.calibrate.products import reffile_input_changes
 
         problem = reffile_input_changes(job.inputs)
         if problem:

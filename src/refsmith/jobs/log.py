@@ -1,5 +1,5 @@
 """A job's log file: the pipeline's and refsmith's log records of one job, and nothing of
-them on the worker's console. Used by calibration jobs (:mod:`refsmith.pipeline`) and
+them on the worker's console. Used by calibration jobs (:mod:`refsmith.calibrate.runner`) and
 plug-in jobs (:mod:`refsmith.plugins.runner`).
 """
 

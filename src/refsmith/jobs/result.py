@@ -1,5 +1,5 @@
 """What one job did: :class:`CalibrationResult`, returned by calibration jobs
-(:mod:`refsmith.pipeline`) and reference-file and combine jobs
+(:mod:`refsmith.calibrate.runner`) and reference-file and combine jobs
 (:mod:`refsmith.plugins.runner`) alike, and recorded by the executors.
 """
 

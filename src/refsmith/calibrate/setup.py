@@ -4,7 +4,7 @@ requested outputs against the start state, build the pipeline's ``steps=`` confi
 (skips and reference overrides), and check that off-line every reference type is given.
 
 Every problem is a :class:`JobFailure` with a message for the user. No ``jwst`` import:
-only ``astropy`` to read the header. Used by :mod:`refsmith.pipeline`.
+only ``astropy`` to read the header. Used by :mod:`refsmith.calibrate.runner`.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from refsmith.calibrate.offline import local_crds_rules_available
 from refsmith.detector1.keywords import STEP_KEYWORDS
 from refsmith.detector1.reftypes import STEP_REFTYPES
 from refsmith.detector1.steps import step_done, step_order
 from refsmith.errors import ConfigError
-from refsmith.offline import local_crds_rules_available
 
 __all__ = [
     "STEP_REFERENCE_TYPES",
@@ -72,7 +72,7 @@ def prepare_run(
     fitopt: str | None = None,
 ) -> RunSetup:
     """Check a job against its start file; parameters as for
-    :func:`refsmith.pipeline.run_calibration`.
+    :func:`refsmith.calibrate.runner.run_calibration`.
 
     Raises
     ------

@@ -109,7 +109,7 @@ def _check_loaded_crds(wanted: dict[str, str]) -> None:
         raise OfflineConfigError(
             "cannot switch to off-line CRDS mode: crds was already imported in this process "
             f"with other settings ({'; '.join(problems)}). Call "
-            "refsmith.offline.configure_offline() before importing jwst or crds, or set "
+            "refsmith.calibrate.offline.configure_offline() before importing jwst or crds, or set "
             + ", ".join(f"{k}={v}" for k, v in wanted.items())
             + " in the environment before starting Python."
         )

@@ -8,10 +8,10 @@ through), puts back the ``S_*`` keywords of the steps the start file had already
 pipeline rewrites skipped steps as SKIPPED), checks every product's ``S_*`` state against
 its target, and only then renames the products into place. It never raises for a job
 failure: the result says what went wrong and where the log is. Checking the job against its
-start file and building the pipeline's step configuration is :mod:`refsmith.pipeline_setup`.
+start file and building the pipeline's step configuration is :mod:`refsmith.calibrate.setup`.
 
 ``jwst`` is imported inside the functions, so planning never pays for it; call
-:func:`import_pipeline` once in a long-lived worker (after :mod:`refsmith.offline` set-up
+:func:`import_pipeline` once in a long-lived worker (after :mod:`refsmith.calibrate.offline` set-up
 when off-line).
 """
 
@@ -27,16 +27,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from refsmith.detector1.keywords import STEP_KEYWORDS
-from refsmith.detector1.steps import state_problems
-from refsmith.jobs.log import LOGGER_NAMES, job_log
-from refsmith.jobs.result import CalibrationResult
-from refsmith.pipeline_setup import (
+from refsmith.calibrate.setup import (
     STEP_REFERENCE_TYPES,
     JobFailure,
     Target,
     prepare_run,
 )
+from refsmith.detector1.keywords import STEP_KEYWORDS
+from refsmith.detector1.steps import state_problems
+from refsmith.jobs.log import LOGGER_NAMES, job_log
+from refsmith.jobs.result import CalibrationResult
 from refsmith.util.files import (
     disk_full_error,
     disk_full_message,
