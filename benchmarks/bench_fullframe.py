@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from refsmith.config import load_config
+from refsmith.execute.store import JobStore
 from refsmith.run import RunOptions, parse_memory, run
-from refsmith.store import JobStore
 from refsmith.synthpipe import write_raw_exposure
 from refsmith.synthrefs import write_reference_files
 

@@ -28,10 +28,10 @@ from refsmith.config import load_config
 from refsmith.detector1.reftypes import STEP_REFTYPES
 from refsmith.execute.dag import Node, execute_dag
 from refsmith.execute.local import LocalExecutor, default_workers
+from refsmith.execute.store import JobStore
 from refsmith.execute.worker import WorkerSettings
 from refsmith.plan import build_plan
 from refsmith.run import check_offline_references
-from refsmith.store import JobStore
 from refsmith.synthpipe import write_raw_exposure
 from refsmith.synthrefs import write_reference_files
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from refsmith.config import load_config
+from refsmith.execute.store import JobStore
 from refsmith.run import RunOptions, parse_memory, run
-from refsmith.store import JobStore
 
 BENCH = Path(__file__).parents[1] / "benchmarks" / "bench_fullframe.py"
 BUDGET = "450MB"

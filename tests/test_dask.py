@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from refsmith.config import load_config
+from refsmith.execute.store import JobStore
 from refsmith.run import RunOptions, outputs_valid, run
-from refsmith.store import JobStore
 from test_run import make_dataset, plan_jobs
 
 

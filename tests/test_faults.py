@@ -24,9 +24,9 @@ import pytest
 
 from refsmith.config import load_config
 from refsmith.execute.dag import Node, execute_dag
+from refsmith.execute.store import RESERVE_BYTES, JobStore, RunLock, StoreWriteError
 from refsmith.jobs.records import ReffileInput, ReffileJob
 from refsmith.run import RunOptions, provenance_path, run
-from refsmith.store import RESERVE_BYTES, JobStore, RunLock, StoreWriteError
 from refsmith.synthpipe import write_raw_exposure
 from refsmith.util.files import host_token, stale_temporaries
 from test_run import exposure_name, make_dataset, products, start_run, stop, wait_for
@@ -427,7 +427,7 @@ def test_kill_9_during_a_combine_leaves_temporaries_the_next_run_removes(tmp_pat
 def hold_lock(run_dir: Path, command: str) -> subprocess.Popen:
     code = textwrap.dedent(f"""
         import sys
-        from refsmith.store import RunLock
+        from refsmith.execute.store import RunLock
         lock = RunLock({str(run_dir)!r}, command={command!r}); lock.acquire()
         print('locked', flush=True); sys.stdin.readline()
     """)
@@ -513,7 +513,7 @@ def test_status_of_a_killed_run_shows_its_running_jobs_as_interrupted(tmp_path, 
     assert "cal-a" in out and "interrupted" in out.split("cal-a", 1)[1].splitlines()[0]
     # while a process holds the run directory, running is running, and it is named
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom refsmith.store import RunLock\n"
+        [sys.executable, "-c", "import sys, time\nfrom refsmith.execute.store import RunLock\n"
          f"RunLock({str(tmp_path)!r}).acquire()\nprint('locked', flush=True)\n"
          "time.sleep(60)"], stdout=subprocess.PIPE, text=True)
     try:

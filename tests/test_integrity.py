@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 
 from refsmith.config import load_config
+from refsmith.execute.store import JobStore
 from refsmith.execute.worker import WorkerSettings, run_task
 from refsmith.explain import explain
 from refsmith.run import RunOptions, run
-from refsmith.store import JobStore
 from refsmith.synthpipe import write_raw_exposure
 from refsmith.util.identity import changed, content_digest, file_identity
 from test_run import SHAPE, exposure_name, make_dataset

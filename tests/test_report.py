@@ -85,7 +85,7 @@ def write_final_files(plan: dict) -> dict[str, dict]:
 
 def fill_store(run_dir: Path, plan: dict) -> dict:
     """A job store as a run leaves it: done, cached, one failure with a log, one blocked."""
-    from refsmith.store import JobStore
+    from refsmith.execute.store import JobStore
 
     logs = run_dir / "logs"
     logs.mkdir(exist_ok=True)

@@ -7,6 +7,8 @@ import os
 import time
 from pathlib import Path
 
+from refsmith.execute.resume import job_nodes
+from refsmith.execute.store import JobRecord
 from refsmith.jobs.records import (
     CalibrationJob,
     CombineJob,
@@ -14,8 +16,6 @@ from refsmith.jobs.records import (
     ReffileInput,
     ReffileJob,
 )
-from refsmith.resume import job_nodes
-from refsmith.store import JobRecord
 
 
 def write(path: Path, text: str = "x", mtime: float | None = None) -> Path:

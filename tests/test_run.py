@@ -21,10 +21,10 @@ import pytest
 from astropy.io import fits
 
 from refsmith.config import load_config
+from refsmith.execute.store import JobStore, RunLockedError
 from refsmith.execute.worker import PLUGINS_MISSING
 from refsmith.jobs.records import CalibrationJob
 from refsmith.run import RunOptions, outputs_valid, provenance_path, run, status
-from refsmith.store import JobStore, RunLockedError
 from refsmith.synthpipe import write_raw_exposure
 from refsmith.synthrefs import write_reference_files
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from refsmith.config import load_config
+from refsmith.execute.store import JobStore
 from refsmith.report.build import build_report
 from refsmith.run import RunOptions, run
-from refsmith.store import JobStore
 from test_run import make_dataset, plan_jobs, products
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from refsmith.store import STATES, JobStore, RunLock, RunLockedError
+from refsmith.execute.store import STATES, JobStore, RunLock, RunLockedError
 
 
 @pytest.fixture
@@ -125,7 +125,7 @@ def test_second_lock_refused_with_holder_pid(tmp_path):
 def test_lock_held_by_another_process_names_it(tmp_path):
     code = textwrap.dedent(f"""
         import sys, time
-        from refsmith.store import RunLock
+        from refsmith.execute.store import RunLock
         lock = RunLock({str(tmp_path / 'run')!r}); lock.acquire()
         print('locked', flush=True); sys.stdin.readline()
     """)

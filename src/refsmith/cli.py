@@ -130,8 +130,8 @@ def cmd_steps(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from refsmith.execute.store import RunLock
     from refsmith.plan import run_dir_for
-    from refsmith.store import RunLock
 
     # A short-lived process that builds ~10^6 acyclic objects: the cyclic collector
     # would scan them all several times and free nothing (0.15 s of 10,000 files).
@@ -325,7 +325,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 def status_rows(jobs: Sequence[dict[str, Any]], recent: int) -> list[dict[str, Any]]:
     """The jobs worth a line: every one neither pending nor finished (running, failed,
     blocked), and the ``recent`` last finished ones; in the store's order."""
-    from refsmith.store import FINISHED
+    from refsmith.execute.store import FINISHED
 
     finished = [j for j in jobs if j["state"] in FINISHED]
     latest = {id(j) for j in sorted(finished, key=lambda j: j["ended"] or 0)[-recent:]

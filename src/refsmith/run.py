@@ -4,7 +4,7 @@
 supersedes calibrated products that no longer match (another jwst version, changed
 reference files, ``--force-redo``), checks off-line reference files, records the jobs in
 the store, decides from the files on disk (not only from the store) which jobs are
-already done (:mod:`refsmith.resume`), and runs the rest with the local or the Dask
+already done (:mod:`refsmith.execute.resume`), and runs the rest with the local or the Dask
 executor.
 
 Provenance: every product a calibration job writes gets a sidecar
@@ -43,10 +43,10 @@ from refsmith.errors import ConfigError, RefsmithError
 from refsmith.execute.base import Notice
 from refsmith.execute.dag import DagOutcome, Node, execute_dag
 from refsmith.execute.progress import Reporter, sigterm_as_interrupt
+from refsmith.execute.resume import ForceRedo, job_nodes, keep_earlier_products
+from refsmith.execute.store import FINISHED, JobStore, RunLock, StoreWriteError
 from refsmith.execute.worker import WorkerSettings
 from refsmith.jobs.records import CalibrationJob
-from refsmith.resume import ForceRedo, job_nodes, keep_earlier_products
-from refsmith.store import FINISHED, JobStore, RunLock, StoreWriteError
 from refsmith.util.files import (
     disk_full_error,
     disk_full_message,

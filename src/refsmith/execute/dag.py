@@ -4,7 +4,7 @@ Jobs are submitted as soon as the jobs they depend on are finished; a job that f
 raised, reported a failure, or its worker died) is retried up to ``retries`` times, then
 marked ``failed``, and every job that depends on it, directly or not, is marked
 ``blocked`` with the reason. Every other job still runs. Every state change goes to the
-:class:`~refsmith.store.JobStore` before the loop goes on.
+:class:`~refsmith.execute.store.JobStore` before the loop goes on.
 
 Time: a job may carry a timeout (``Node.timeout``); the executor stops it once it has run
 that long on a worker (the local executor kills and replaces the worker process) and reports
@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from refsmith.execute.base import Completion, Executor
-from refsmith.store import FINISHED, JobStore, StoreWriteError
+from refsmith.execute.store import FINISHED, JobStore, StoreWriteError
 
 __all__ = ["DagOutcome", "Node", "execute_dag"]
 
@@ -142,7 +142,7 @@ def execute_dag(
     -------
     DagOutcome
         Final states and counters. ``KeyboardInterrupt`` (and a
-        :class:`~refsmith.store.StoreWriteError`: the store could not be written)
+        :class:`~refsmith.execute.store.StoreWriteError`: the store could not be written)
         propagates after the executor is shut down and the running jobs are put back to
         ``pending`` (when the store can be written).
     """

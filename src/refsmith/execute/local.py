@@ -32,7 +32,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from refsmith.execute.base import Completion, Notice, print_notice
-from refsmith.execute.worker import WorkerSettings, _append_log, prepare_worker, run_task
+from refsmith.execute.worker import WorkerSettings, append_log, prepare_worker, run_task
 from refsmith.util.memory import format_memory
 
 __all__ = ["LocalExecutor", "default_workers"]
@@ -274,7 +274,7 @@ class LocalExecutor:
             error = (f"timed out after {limit} s: the worker process {pid} was killed and "
                      "replaced (execution.timeout, recipes.<name>.timeout: raise it if the job "
                      "needs longer)")
-            _append_log(worker.log_path, f"refsmith: {error}")
+            append_log(worker.log_path, f"refsmith: {error}")
             self.timed_out += 1
             self._retire(worker, kill=True)
             self._spawn(worker.slot)

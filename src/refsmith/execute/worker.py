@@ -146,7 +146,7 @@ def run_task(task: Mapping[str, Any]) -> dict[str, Any]:
                       "error": (disk_full_message(full, log_path or ".") if full else
                                 f"{type(exc).__name__}: {exc}"),
                       "traceback": traceback.format_exc()}
-            _append_log(log_path, result["traceback"])
+            append_log(log_path, result["traceback"])
         if not result.get("ok") and is_disk_full_message(str(result.get("error") or "")):
             result["disk_full"] = True  # the DAG loop stops the run: see execute.dag
         peak = peak_rss() if measured else None
@@ -187,7 +187,7 @@ def _calibration(data: Mapping[str, Any], log_path: str) -> dict[str, Any]:
     if unsupported or len(fitopt) > 1:
         message = (f"outputs this version cannot produce: {unsupported or fitopt} (kinds: "
                    "one 'product' per state, at most one 'fitopt')")
-        _append_log(log_path, message)
+        append_log(log_path, message)
         return {"ok": False, "outputs": [], "error": message, "permanent": True}
     from refsmith.calibrate.products import input_changes
     from refsmith.util.identity import file_identity
@@ -210,7 +210,7 @@ def _changed(problem: str, log_path: str) -> dict[str, Any]:
     """A job's failure: one of its inputs is not what the plan saw (retrying cannot help)."""
     message = (f"{problem} since the plan was made: not used; run again to plan with the "
                "files as they are now")
-    _append_log(log_path, message)
+    append_log(log_path, message)
     return {"ok": False, "outputs": [], "error": message, "permanent": True}
 
 
@@ -223,7 +223,7 @@ def _plugin(kind: str, data: Mapping[str, Any], log_path: str,
         function = getattr(plugins, name)
     except (ImportError, AttributeError) as exc:
         message = f"{PLUGINS_MISSING} (refsmith.plugins.{name}: {exc})"
-        _append_log(log_path, message)
+        append_log(log_path, message)
         return {"ok": False, "outputs": [], "error": message, "permanent": True}
     from refsmith.jobs.records import CombineJob, ReffileJob
 
@@ -242,7 +242,9 @@ def _result_dict(result: Any) -> dict[str, Any]:
             "log_path": result.log_path, "seconds": result.seconds}
 
 
-def _append_log(log_path: str, text: str) -> None:
+def append_log(log_path: str, text: str) -> None:
+    """Append ``text`` to a job's log file (nothing when there is none or it cannot be
+    written: the job's result says what happened anyway)."""
     if not log_path:
         return
     try:

@@ -81,7 +81,7 @@ def read_store(path: Path) -> StoreView | None:
     """
     if not path.is_file():
         return None
-    from refsmith.store import JobStore
+    from refsmith.execute.store import JobStore
 
     try:
         with JobStore(path, readonly=True) as store:

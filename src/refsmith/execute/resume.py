@@ -12,8 +12,8 @@ from typing import Any, Literal
 
 from refsmith.calibrate.products import installed_jwst_version, outputs_valid, stale_reason
 from refsmith.execute.dag import Node
+from refsmith.execute.store import FINISHED, JobStore
 from refsmith.jobs.records import CalibrationJob
-from refsmith.store import FINISHED, JobStore
 
 ForceRedo = Literal["calibration", "reffiles", "all"] | None
 
