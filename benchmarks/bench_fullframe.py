@@ -35,8 +35,8 @@ import numpy as np
 from refsmith.config import load_config
 from refsmith.execute.store import JobStore
 from refsmith.run import RunOptions, parse_memory, run
-from refsmith.synthpipe import write_raw_exposure
-from refsmith.synthrefs import write_reference_files
+from refsmith.synthetic.ramps import write_raw_exposure
+from refsmith.synthetic.references import write_reference_files
 
 RECIPES = """\
 recipes:

@@ -38,7 +38,7 @@ from typing import Any
 import refsmith.plan
 import refsmith.rundir
 from refsmith.config import load_config
-from refsmith.synth import write_exposure
+from refsmith.synthetic.headers import write_exposure
 
 DETECTORS = ("NRCA1", "NRCA2", "NRCA3", "NRCA4", "NRCALONG",
              "NRCB1", "NRCB2", "NRCB3", "NRCB4", "NRCBLONG")

@@ -32,8 +32,8 @@ from refsmith.execute.store import JobStore
 from refsmith.execute.worker import WorkerSettings
 from refsmith.plan import build_plan
 from refsmith.run import check_offline_references
-from refsmith.synthpipe import write_raw_exposure
-from refsmith.synthrefs import write_reference_files
+from refsmith.synthetic.ramps import write_raw_exposure
+from refsmith.synthetic.references import write_reference_files
 
 SHAPE = (1, 10, 64, 64)
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from refsmith.catalog.catalog import scan
 from refsmith.catalog.options import CatalogOptions
-from refsmith.synth import INSTRUMENT_PROFILES, write_exposure
+from refsmith.synthetic.headers import INSTRUMENT_PROFILES, write_exposure
 
 
 def write_files(directory: Path, count: int) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from refsmith.synthpipe import group_times
+from refsmith.synthetic.ramps import group_times
 
 
 def write_ramp(path: Path, *, shape: tuple[int, int, int, int], read_noise: float | np.ndarray,

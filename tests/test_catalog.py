@@ -24,7 +24,7 @@ from refsmith.catalog.options import CatalogOptions, TimeSpec
 from refsmith.config import parse_config
 from refsmith.errors import ConfigError
 from refsmith.model import Exposure
-from refsmith.synth import INSTRUMENT_PROFILES, write_bad_file, write_exposure
+from refsmith.synthetic.headers import INSTRUMENT_PROFILES, write_bad_file, write_exposure
 
 OPTIONS = CatalogOptions()
 
@@ -554,7 +554,7 @@ def test_options_are_frozen_and_keywords_case_insensitive(tmp_path):
 def test_catalog_and_synth_import_no_astropy():
     """Spawned readers import the main module: these must stay light (no astropy)."""
     code = (
-        "import sys, refsmith.catalog.catalog, refsmith.synth; "
+        "import sys, refsmith.catalog.catalog, refsmith.synthetic.headers; "
         "heavy = {'astropy', 'numpy', 'jwst', 'stdatamodels'} & set(sys.modules); "
         "assert not heavy, heavy"
     )

@@ -18,7 +18,7 @@ from refsmith.catalog.classify import (
     letters,
 )
 from refsmith.errors import ConfigError
-from refsmith.synth import INSTRUMENT_PROFILES
+from refsmith.synthetic.headers import INSTRUMENT_PROFILES
 
 # Found without importing stdatamodels (slow); the schemas ship with the installed package.
 _PACKAGE = importlib.util.find_spec("stdatamodels")

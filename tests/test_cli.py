@@ -14,7 +14,7 @@ from refsmith.cli import main, status_rows
 from refsmith.config import load_config
 from refsmith.explain import membership
 from refsmith.model import Group, Member
-from refsmith.synth import write_bad_file, write_exposure
+from refsmith.synthetic.headers import write_bad_file, write_exposure
 
 CONFIG = """\
 instrument: nircam

@@ -195,7 +195,7 @@ def test_parse_memory():
 
 
 def test_outputs_valid_reads_the_s_keywords(tmp_path):
-    from refsmith.synth import write_exposure
+    from refsmith.synthetic.headers import write_exposure
 
     steps = ("group_scale", "dq_init")
     path = tmp_path / "a.fits"

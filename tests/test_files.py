@@ -36,7 +36,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
 
 def test_run_directory_files_are_readable_by_others(tmp_path, umask_022):
     from refsmith.cli import main
-    from refsmith.synth import write_exposure
+    from refsmith.synthetic.headers import write_exposure
 
     write_exposure(tmp_path / "raw" / "jw00001001001_01101_00001_nrca1_uncal.fits")
     config = tmp_path / "refsmith.yaml"

@@ -29,7 +29,7 @@ from refsmith.catalog.headers import (
     read_keywords,
     read_many,
 )
-from refsmith.synth import format_card, header_text, primary_cards, write_exposure
+from refsmith.synthetic.headers import format_card, header_text, primary_cards, write_exposure
 
 HEADER = header_text(primary_cards()).encode()
 KEYWORD_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"

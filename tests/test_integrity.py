@@ -24,7 +24,7 @@ from refsmith.execute.store import JobStore
 from refsmith.execute.worker import WorkerSettings, run_task
 from refsmith.explain import explain
 from refsmith.run import RunOptions, run
-from refsmith.synthpipe import write_raw_exposure
+from refsmith.synthetic.ramps import write_raw_exposure
 from refsmith.util.identity import changed, content_digest, file_identity
 from test_run import SHAPE, exposure_name, make_dataset
 

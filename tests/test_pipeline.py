@@ -26,8 +26,8 @@ from refsmith.calibrate.runner import LOGGER_NAMES, STEP_REFERENCE_TYPES, run_ca
 from refsmith.detector1.keywords import STEP_KEYWORDS
 from refsmith.detector1.steps import step_order
 from refsmith.jobs.result import CalibrationResult
-from refsmith.synthpipe import write_raw_exposure
-from refsmith.synthrefs import reference_overrides, write_reference_files
+from refsmith.synthetic.ramps import write_raw_exposure
+from refsmith.synthetic.references import reference_overrides, write_reference_files
 
 SHAPE = (1, 5, 64, 64)
 ORDER = step_order("NIRCAM")

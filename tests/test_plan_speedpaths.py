@@ -33,7 +33,7 @@ from refsmith.grouping.build import _screen, _values_of
 from refsmith.model import Exposure
 from refsmith.plan import build_plan
 from refsmith.rundir import RECORD_LISTS, plan_json, plan_to_dict, write_run_dir
-from refsmith.synth import write_bad_file, write_exposure
+from refsmith.synthetic.headers import write_bad_file, write_exposure
 from refsmith.util.ecsv import _quoted, ecsv_text
 
 STRINGS = ["plain", "a b", "", 'say "hi"', "é ü", "n,m", "tab\tx", "1.5", "True", "x" * 300,

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from refsmith import synth
 from refsmith.catalog.catalog import header_reader, scan
 from refsmith.catalog.options import CatalogOptions
 from refsmith.detector1.naming import exposure_base, product_base, state_id
@@ -21,6 +20,7 @@ from refsmith.planning.calibration_jobs import merge_targets
 from refsmith.planning.planner import CalibrationPlan, plan_jobs
 from refsmith.planning.specs import PlanningOptions, RecipeSpec
 from refsmith.planning.starts import choose_starts
+from refsmith.synthetic.headers import write_exposure
 
 NIR = step_order("NIRCAM")
 DQ = ("group_scale", "dq_init")
@@ -29,11 +29,11 @@ DARK = ("group_scale", "dq_init", "saturation", "ipc", "superbias", "refpix", "l
 
 
 def raw(tmp: Path, name: str, **kw) -> Path:
-    return synth.write_exposure(tmp / "raw" / f"{name}_uncal.fits", **kw)
+    return write_exposure(tmp / "raw" / f"{name}_uncal.fits", **kw)
 
 
 def product(directory: Path, name: str, suffix: str, steps: dict[str, str], **kw) -> Path:
-    return synth.write_exposure(directory / f"{name}_{suffix}.fits", steps=steps, **kw)
+    return write_exposure(directory / f"{name}_{suffix}.fits", steps=steps, **kw)
 
 
 def complete(*names: str) -> dict[str, str]:
@@ -270,7 +270,7 @@ def test_names_are_stable_across_plans_and_reused(tmp_path) -> None:
     other = only_job(make_plan(tmp_path, [recipe("r", "superbias-")])).final_output
     assert other.path != out.path
     # once the product exists in the store, the next plan starts from it: nothing to run
-    synth.write_exposure(out.path, steps=complete(*DARK))
+    write_exposure(out.path, steps=complete(*DARK))
     third = make_plan(tmp_path, [recipe("r", "dark_current-")])
     assert third.calibration_jobs == ()
     assert third.reffile_jobs[0].inputs[0].path == out.path
@@ -280,7 +280,7 @@ def test_names_are_stable_across_plans_and_reused(tmp_path) -> None:
 
 
 def write_reference(path: Path, reftype: str, detector: str, subarray: str) -> Path:
-    return synth.write_exposure(path, detector=detector, subarray=subarray,
+    return write_exposure(path, detector=detector, subarray=subarray,
                                 extra={"REFTYPE": reftype.upper()})
 
 

@@ -29,7 +29,7 @@ from refsmith.plugins import (
 )
 from refsmith.plugins.combine import combine_arrays, vote_flags
 from refsmith.plugins.validate import ReferenceFileInvalid, check_datamodel
-from refsmith.synthpipe import write_raw_exposure
+from refsmith.synthetic.ramps import write_raw_exposure
 
 EXAMPLE = "example_plugin:MedianBias"
 SHAPE = (2, 3, 32, 32)

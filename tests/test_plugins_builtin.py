@@ -19,8 +19,8 @@ from refsmith.calibrate.runner import import_pipeline, run_calibration
 from refsmith.detector1.steps import expand_steps
 from refsmith.jobs.records import CombineJob, ReffileInput, ReffileJob
 from refsmith.plugins import load_plugin, run_combine_job, run_reffile_job
-from refsmith.synthpipe import frame_time, group_times, inject_defects, write_raw_exposure
-from refsmith.synthrefs import reference_overrides, write_reference_files
+from refsmith.synthetic.ramps import frame_time, group_times, inject_defects, write_raw_exposure
+from refsmith.synthetic.references import reference_overrides, write_reference_files
 
 SHAPE = (4, 10, 64, 64)
 NY, NX = SHAPE[2:]

@@ -1,4 +1,4 @@
-"""Injected truths of refsmith.synthpipe and the robust statistics the plug-ins use."""
+"""Injected truths of refsmith.synthetic.ramps and the robust statistics the plug-ins use."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from refsmith.plugins.stats import (
     robust_zscore,
     truncation_variance_factor,
 )
-from refsmith.synthpipe import frame_time, inject_defects, write_raw_exposure
+from refsmith.synthetic.ramps import frame_time, inject_defects, write_raw_exposure
 
 
 def test_defects_are_disjoint_science_pixels():

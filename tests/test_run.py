@@ -25,8 +25,8 @@ from refsmith.execute.store import JobStore, RunLockedError
 from refsmith.execute.worker import PLUGINS_MISSING
 from refsmith.jobs.records import CalibrationJob
 from refsmith.run import RunOptions, outputs_valid, provenance_path, run, status
-from refsmith.synthpipe import write_raw_exposure
-from refsmith.synthrefs import write_reference_files
+from refsmith.synthetic.ramps import write_raw_exposure
+from refsmith.synthetic.references import write_reference_files
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from refsmith.catalog.headers import HeaderError, read_header_text
-from refsmith.synth import (
+from refsmith.synthetic.headers import (
     BAD_FILE_KINDS,
     INSTRUMENT_PROFILES,
     format_card,

@@ -7,8 +7,12 @@ import pytest
 from astropy.io import fits
 from astropy.time import Time
 
-from refsmith.synthpipe import frame_time, group_times, write_raw_exposure
-from refsmith.synthrefs import REFERENCE_TYPES, reference_overrides, write_reference_files
+from refsmith.synthetic.ramps import frame_time, group_times, write_raw_exposure
+from refsmith.synthetic.references import (
+    REFERENCE_TYPES,
+    reference_overrides,
+    write_reference_files,
+)
 
 SHAPE = (2, 5, 64, 64)
 RAW_KEYWORDS = (

@@ -81,10 +81,10 @@ def truth(detector: str) -> dict[str, Any]:
     -------
     dict
         ``read_noise`` and ``gain`` (``(ny, nx)`` maps), ``dark_rate`` (DN/s),
-        ``defects`` (:class:`refsmith.synthpipe.InjectedDefects`) and ``detector_seed``
+        ``defects`` (:class:`refsmith.synthetic.ramps.InjectedDefects`) and ``detector_seed``
         (the seed of its bias pattern).
     """
-    from refsmith.synthpipe import inject_defects
+    from refsmith.synthetic.ramps import inject_defects
 
     ny, nx = SHAPE[2:]
     left = np.arange(nx)[None, :] < nx // 2
@@ -100,9 +100,9 @@ def write_dataset(directory: Path) -> list[Path]:
 
     Returns the raw files written (the corrupt one included).
     """
-    from refsmith.synth import write_bad_file
-    from refsmith.synthpipe import write_raw_exposure
-    from refsmith.synthrefs import REFERENCE_TYPES, write_reference_files
+    from refsmith.synthetic.headers import write_bad_file
+    from refsmith.synthetic.ramps import write_raw_exposure
+    from refsmith.synthetic.references import REFERENCE_TYPES, write_reference_files
 
     raw = directory / "raw"
     raw.mkdir(parents=True, exist_ok=True)
@@ -143,7 +143,7 @@ def process_one_exposure(directory: Path) -> Path:
     ``products/``, where the config's ``search_dirs`` let the planner start from it."""
     from refsmith.calibrate.runner import run_calibration
     from refsmith.errors import RefsmithError
-    from refsmith.synthrefs import reference_overrides
+    from refsmith.synthetic.references import reference_overrides
 
     d, i = PARTLY_PROCESSED
     detector = DETECTORS[d]
@@ -186,7 +186,7 @@ def compare_with_truth(final_dir: Path, refs_dir: Path) -> dict[str, dict[str, f
     from astropy.io import fits
     from stdatamodels.jwst.datamodels import dqflags
 
-    from refsmith.synthpipe import frame_time, group_times
+    from refsmith.synthetic.ramps import frame_time, group_times
 
     ny, nx = SHAPE[2:]
     science = np.zeros((ny, nx), bool)

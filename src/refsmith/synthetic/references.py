@@ -1,11 +1,11 @@
 """Synthetic reference files that the real calwebb_detector1 accepts.
 
 For tests, the demo and benchmarks: :func:`write_reference_files` writes the reference files
-that let the pipeline run end to end on the exposures of :mod:`refsmith.synthpipe` with every
-reference type overridden (no CRDS), and :func:`reference_overrides` turns them into per-step
-overrides. The superbias draws the detector's fixed bias pattern from ``detector_seed``, so it
-matches the exposures made with the same seed, and a dark's slope after the whole pipeline is
-close to ``flux``.
+that let the pipeline run end to end on the exposures of :mod:`refsmith.synthetic.ramps`
+with every reference type overridden (no CRDS), and :func:`reference_overrides` turns them
+into per-step overrides. The superbias draws the detector's fixed bias pattern from
+``detector_seed``, so it matches the exposures made with the same seed, and a dark's slope
+after the whole pipeline is close to ``flux``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from refsmith.detector1.reftypes import STEP_REFTYPES
-from refsmith.synthpipe import (
+from refsmith.synthetic.ramps import (
     bias_map,
     detector_axes,
     frame_time,
@@ -83,10 +83,10 @@ def write_reference_files(
     directory : str or Path
         Where to write ``synth_<detector>_<subarray>_<reftype>.fits`` (created if needed).
     instrument, detector, subarray, substrt, shape, readpatt, nframes, groupgap
-        As for :func:`refsmith.synthpipe.write_raw_exposure` (only ``ngroups``, ``ny``,
+        As for :func:`refsmith.synthetic.ramps.write_raw_exposure` (only ``ngroups``, ``ny``,
         ``nx`` of ``shape`` are used).
     bias, dark_rate, read_noise, gain : float
-        As for :func:`refsmith.synthpipe.write_raw_exposure`.
+        As for :func:`refsmith.synthetic.ramps.write_raw_exposure`.
     saturation : float
         Saturation threshold (DN).
     nonlinearity : float
@@ -167,7 +167,7 @@ def write_reference_files(
         model = build(reftype)
         meta = model.meta
         meta.reftype = reftype.upper()
-        meta.author = "refsmith.synthrefs"
+        meta.author = "refsmith.synthetic.references"
         meta.pedigree = "DUMMY"
         meta.description = f"Synthetic {REFERENCE_TYPES[reftype]} for tests"
         meta.useafter = useafter

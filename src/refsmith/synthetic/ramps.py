@@ -3,9 +3,10 @@
 For tests, the demo and benchmarks: :func:`write_raw_exposure` writes a small
 ``_uncal.fits`` (stdatamodels ``Level1bModel``, with the ASDF extension real files carry),
 optionally with known bad pixels from :func:`inject_defects`. The fixed bias pattern is drawn
-from ``detector_seed``, so the superbias of :func:`refsmith.synthrefs.write_reference_files`
-matches the exposures made with the same seed and a dark's slope after the whole pipeline is
-close to ``flux``. The helpers shared with :mod:`refsmith.synthrefs` live here.
+from ``detector_seed``, so the superbias of
+:func:`refsmith.synthetic.references.write_reference_files` matches the exposures made with
+the same seed and a dark's slope after the whole pipeline is close to ``flux``. The helpers
+shared with :mod:`refsmith.synthetic.references` live here.
 
 Only near-infrared detectors (2048 x 2048, 4 reference rows/columns on each edge) and the
 MIRI imager layout (1032 x 1024, 4 reference columns on each side) are modelled.
