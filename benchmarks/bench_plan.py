@@ -3,7 +3,7 @@
 Writes N header-only NIRCam exposures (10 detectors, half darks and half flats, in visits
 of a few exposures spread over ~6 months) and a config with five recipes, then times:
 
-- in-process :func:`refsmith.plan.build_plan` + :func:`refsmith.rundir.write_run_dir`,
+- in-process :func:`refsmith.plan.build_plan` + :func:`refsmith.plan_files.write_run_dir`,
   split by stage: scan (discovery + header reading / cache), grouping (every
   recipe's ``build_groups``), planning (start files and jobs) and writing (plan.json and
   the three ECSV tables);
@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import refsmith.plan
-import refsmith.rundir
+import refsmith.plan_files
 from refsmith.config import load_config
 from refsmith.synthetic.headers import write_exposure
 
@@ -129,7 +129,7 @@ def time_in_process(config_path: Path) -> dict[str, float]:
         config = load_config(config_path)
         plan = refsmith.plan.build_plan(config)
         built = time.perf_counter()
-        refsmith.rundir.write_run_dir(plan)
+        refsmith.plan_files.write_run_dir(plan)
         done = time.perf_counter()
     finally:
         refsmith.plan.scan, refsmith.plan.group_recipes = original_scan, original_groups

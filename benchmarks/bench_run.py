@@ -31,7 +31,7 @@ from refsmith.execute.local import LocalExecutor, default_workers
 from refsmith.execute.store import JobStore
 from refsmith.execute.worker import WorkerSettings
 from refsmith.plan import build_plan
-from refsmith.run import check_offline_references
+from refsmith.running import check_offline_references
 from refsmith.synthetic.ramps import write_raw_exposure
 from refsmith.synthetic.references import write_reference_files
 

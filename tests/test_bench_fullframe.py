@@ -16,7 +16,7 @@ import pytest
 
 from refsmith.config import load_config
 from refsmith.execute.store import JobStore
-from refsmith.run import RunOptions, parse_memory, run
+from refsmith.running import RunOptions, parse_memory, run
 
 BENCH = Path(__file__).parents[1] / "benchmarks" / "bench_fullframe.py"
 BUDGET = "450MB"

@@ -242,7 +242,7 @@ def test_demo_runs_the_whole_chain_then_reuses_everything(tmp_path, capsys):
     a second run re-writes no data and executes no job."""
     from refsmith.demo import compare_with_truth
     from refsmith.plugins.validate import check_datamodel
-    from refsmith.run import status
+    from refsmith.running import status
 
     demo = tmp_path / "demo"
     assert main(["demo", str(demo)]) == 0

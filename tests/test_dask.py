@@ -15,7 +15,7 @@ import pytest
 
 from refsmith.config import load_config
 from refsmith.execute.store import JobStore
-from refsmith.run import RunOptions, outputs_valid, run
+from refsmith.running import RunOptions, outputs_valid, run
 from test_run import make_dataset, plan_jobs
 
 

@@ -11,7 +11,7 @@ from refsmith.execute.base import Completion
 from refsmith.execute.dag import Node, execute_dag
 from refsmith.execute.store import JobStore
 from refsmith.jobs.records import CalibrationJob, ProductOutput
-from refsmith.run import check_offline_references, outputs_valid, parse_memory
+from refsmith.running import check_offline_references, outputs_valid, parse_memory
 
 
 class ScriptedExecutor:

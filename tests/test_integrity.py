@@ -23,7 +23,7 @@ from refsmith.config import load_config
 from refsmith.execute.store import JobStore
 from refsmith.execute.worker import WorkerSettings, run_task
 from refsmith.explain import explain
-from refsmith.run import RunOptions, run
+from refsmith.running import RunOptions, run
 from refsmith.synthetic.ramps import write_raw_exposure
 from refsmith.util.identity import changed, content_digest, file_identity
 from test_run import SHAPE, exposure_name, make_dataset

@@ -32,7 +32,7 @@ from refsmith.grouping import GroupingRule
 from refsmith.grouping.build import _screen, _values_of
 from refsmith.model import Exposure
 from refsmith.plan import build_plan
-from refsmith.rundir import RECORD_LISTS, plan_json, plan_to_dict, write_run_dir
+from refsmith.plan_files import RECORD_LISTS, plan_json, plan_to_dict, write_run_dir
 from refsmith.synthetic.headers import write_bad_file, write_exposure
 from refsmith.util.ecsv import _quoted, ecsv_text
 

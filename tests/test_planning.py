@@ -434,7 +434,7 @@ def test_plan_json_carries_the_memory_of_every_job(tmp_path) -> None:
     from refsmith.config import load_config
     from refsmith.detector1.memory import calibration_memory
     from refsmith.plan import build_plan
-    from refsmith.rundir import write_run_dir
+    from refsmith.plan_files import write_run_dir
 
     raw(tmp_path, "jw01_nrca1", subarray="FULL", ngroups=20,
         extra={"SUBSIZE1": 2048, "SUBSIZE2": 2048})

@@ -32,7 +32,7 @@ def make_plan_only_run(directory: Path) -> Path:
     from refsmith.config import load_config
     from refsmith.demo import write_dataset
     from refsmith.plan import build_plan
-    from refsmith.rundir import write_run_dir
+    from refsmith.plan_files import write_run_dir
 
     write_dataset(directory)  # raw files, reference files and refsmith.yaml
     paths = write_run_dir(build_plan(load_config(directory / "refsmith.yaml")))

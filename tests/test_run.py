@@ -24,7 +24,7 @@ from refsmith.config import load_config
 from refsmith.execute.store import JobStore, RunLockedError
 from refsmith.execute.worker import PLUGINS_MISSING
 from refsmith.jobs.records import CalibrationJob
-from refsmith.run import RunOptions, outputs_valid, provenance_path, run, status
+from refsmith.running import RunOptions, outputs_valid, provenance_path, run, status
 from refsmith.synthetic.ramps import write_raw_exposure
 from refsmith.synthetic.references import write_reference_files
 

@@ -12,7 +12,7 @@ import pytest
 from refsmith.config import load_config
 from refsmith.execute.store import JobStore
 from refsmith.report.build import build_report
-from refsmith.run import RunOptions, run
+from refsmith.running import RunOptions, run
 from test_run import make_dataset, plan_jobs, products
 
 pytestmark = pytest.mark.slow

@@ -44,7 +44,7 @@ def test_attempts_are_recorded_and_history_kept(store):
 
 
 def test_attempts_record_the_peak_memory_and_status_shows_it(store, tmp_path):
-    from refsmith.run import status
+    from refsmith.running import status
 
     store.start_attempt("a")
     store.finish_attempt("a", "pending", error="boom", peak_rss=3_000_000)

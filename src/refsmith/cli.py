@@ -144,7 +144,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def _plan_locked(args: argparse.Namespace, config: Any) -> int:
     from refsmith.plan import build_plan, summary_rows
-    from refsmith.rundir import write_run_dir
+    from refsmith.plan_files import write_run_dir
     from refsmith.util.files import disk_full_stops
 
     with progress_bar("reading headers") as update:
@@ -228,7 +228,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from refsmith.run import RunOptions, run
+    from refsmith.running import RunOptions, run
 
     params = parse_params(args.param)
     config = load(args.config)
@@ -335,7 +335,7 @@ def status_rows(jobs: Sequence[dict[str, Any]], recent: int) -> list[dict[str, A
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from refsmith.run import status
+    from refsmith.running import status
 
     report = status(args.run_dir, tail=args.tail)
     if args.format == "json":

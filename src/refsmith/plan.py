@@ -4,7 +4,7 @@
 (:mod:`refsmith.catalog`, :mod:`refsmith.planning.starts`, :mod:`refsmith.grouping`,
 :mod:`refsmith.planning.planner`); the rest of this module translates the config into each
 stage's options. Nothing here executes a job: :func:`build_plan` is a pure function of the
-config and the files on disk; :func:`refsmith.rundir.write_run_dir` serialises its result.
+config and the files on disk; :func:`refsmith.plan_files.write_run_dir` serialises its result.
 """
 
 from __future__ import annotations

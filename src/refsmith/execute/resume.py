@@ -1,6 +1,6 @@
 """What a run does not need to do again: each job's state before the run, decided from
 the files on disk (not only from the store), and the jobs of earlier plans whose
-products are still there. Used by :func:`refsmith.run.run`.
+products are still there. Used by :func:`refsmith.running.run`.
 """
 
 from __future__ import annotations

@@ -303,7 +303,7 @@ def run(config: Any, inputs: Sequence[str] = (), options: RunOptions | None = No
         Ctrl-C or SIGTERM: the workers are stopped and no job is left ``running``.
     """
     from refsmith.plan import output_root, run_dir_for
-    from refsmith.rundir import write_run_dir
+    from refsmith.plan_files import write_run_dir
 
     options = options or RunOptions()
     stream = stream if stream is not None else sys.stderr
