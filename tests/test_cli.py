@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from refsmith.cli import main, status_rows
+from refsmith.cli import main
+from refsmith.cli.commands import status_rows
+from refsmith.cli.explain import membership
 from refsmith.config import load_config
-from refsmith.explain import membership
 from refsmith.model import Group, Member
 from refsmith.synthetic.headers import write_bad_file, write_exposure
 
@@ -188,8 +189,8 @@ def test_explain_gives_group_or_reason(project, capsys):
 
 
 def test_every_parsed_command_runs_a_function(capsys):
-    from refsmith.cli import COMMANDS
-    from refsmith.cli_parser import EXAMPLES, build_parser
+    from refsmith.cli.commands import COMMANDS
+    from refsmith.cli.parser import EXAMPLES, build_parser
 
     parser = build_parser()
     (sub,) = [a for a in parser._actions if a.dest == "command"]
@@ -240,7 +241,7 @@ def test_explain_names_a_few_partners_of_a_big_group():
 def test_demo_runs_the_whole_chain_then_reuses_everything(tmp_path, capsys):
     """`refsmith demo`: real pipeline, valid final files near the injected truth, a report;
     a second run re-writes no data and executes no job."""
-    from refsmith.demo import compare_with_truth
+    from refsmith.cli.demo import compare_with_truth
     from refsmith.plugins.validate import check_datamodel
     from refsmith.running import status
 
@@ -330,7 +331,7 @@ def test_plan_warns_about_an_unknown_plugin_but_still_plans(project, capsys):
 
 
 def test_run_params_are_parsed_as_yaml_and_bad_ones_rejected(capsys):
-    from refsmith.cli import parse_params
+    from refsmith.cli.commands import parse_params
 
     assert parse_params(["readnoise.sigma_clip=4", "author=Me", "flag=true"]) == {
         "readnoise.sigma_clip": 4, "author": "Me", "flag": True}

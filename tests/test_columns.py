@@ -1,8 +1,8 @@
-"""Aligned text columns of the command line (refsmith.columns)."""
+"""Aligned text columns of the command line (refsmith.cli.columns)."""
 
 from __future__ import annotations
 
-from refsmith.columns import table_lines, table_text
+from refsmith.cli.columns import table_lines, table_text
 
 
 def test_columns_padded_to_the_widest_cell_counts_right_aligned():

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from refsmith import demo
 from refsmith.calibrate.offline import SERVERLESS_URL, server_config_path
+from refsmith.cli import demo
 from refsmith.config import load_config
 
 

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from refsmith.cli.explain import explain
 from refsmith.config import load_config
 from refsmith.execute.store import JobStore
 from refsmith.execute.worker import WorkerSettings, run_task
-from refsmith.explain import explain
 from refsmith.running import RunOptions, run
 from refsmith.synthetic.ramps import write_raw_exposure
 from refsmith.util.identity import changed, content_digest, file_identity

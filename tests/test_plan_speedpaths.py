@@ -26,8 +26,8 @@ from hypothesis import strategies as st
 
 from refsmith.catalog.catalog import scan
 from refsmith.catalog.options import CatalogOptions
+from refsmith.cli.demo import write_dataset
 from refsmith.config import load_config
-from refsmith.demo import write_dataset
 from refsmith.grouping import GroupingRule
 from refsmith.grouping.build import _screen, _values_of
 from refsmith.model import Exposure

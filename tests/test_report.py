@@ -29,8 +29,8 @@ EVIL = "<script>alert('x')</script> & \"quoted\""
 
 def make_plan_only_run(directory: Path) -> Path:
     """Write the demo data set and config, plan it (nothing executed); return the run dir."""
+    from refsmith.cli.demo import write_dataset
     from refsmith.config import load_config
-    from refsmith.demo import write_dataset
     from refsmith.plan import build_plan
     from refsmith.plan_files import write_run_dir
 

@@ -1,6 +1,6 @@
 """The ``refsmith`` command line's arguments: one sub-command each, with an example.
 
-:mod:`refsmith.cli` runs the command the parsed arguments name.
+:mod:`refsmith.cli.commands` runs the command the parsed arguments name.
 """
 
 from __future__ import annotations

@@ -20,8 +20,8 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from refsmith.cli_parser import build_parser
-from refsmith.columns import table_text
+from refsmith.cli.columns import table_text
+from refsmith.cli.parser import build_parser
 from refsmith.errors import RefsmithError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -204,7 +204,7 @@ def print_calibration_summary(plan) -> None:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from refsmith.explain import explain
+    from refsmith.cli.explain import explain
 
     target = Path(args.config_or_run)
     config_path = str(target)
@@ -222,7 +222,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from refsmith.demo import run_demo
+    from refsmith.cli.demo import run_demo
 
     return run_demo(Path(args.directory), out)
 
@@ -398,6 +398,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.print("interrupted")
         return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())
