@@ -415,7 +415,7 @@ def run(config: Any, inputs: Sequence[str] = (), options: RunOptions | None = No
             except StoreWriteError as error:
                 summary.stopped = summary.stopped or str(error)
     if options.report:
-        from refsmith.report import build_report
+        from refsmith.report.build import build_report
 
         try:
             summary.report = str(build_report(run_dir))

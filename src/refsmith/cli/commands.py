@@ -53,7 +53,7 @@ def progress_bar(description: str) -> Iterator[Callable[[int, int], None] | None
 
 
 def load(path: str | None):  # -> Config
-    from refsmith.config import default_config, load_config
+    from refsmith.config.loading import default_config, load_config
 
     config = load_config(path) if path else default_config(Path.cwd())
     for notice in config.notices:
@@ -69,7 +69,7 @@ def print_json(data: Any) -> None:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from refsmith.config import write_example
+    from refsmith.config.example import write_example
 
     path = Path(args.path)
     write_example(path, overwrite=args.force)
@@ -295,7 +295,7 @@ def parse_params(items: Sequence[str]) -> dict[str, Any]:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from refsmith.report import build_report
+    from refsmith.report.build import build_report
 
     path = build_report(Path(args.run_dir))
     out.print(f"report: {path}", markup=False)
@@ -303,7 +303,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    from refsmith.plugins import describe_plugins
+    from refsmith.plugins.registry import describe_plugins
 
     plugins = describe_plugins()
     if args.format == "json":

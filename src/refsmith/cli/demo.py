@@ -229,7 +229,7 @@ def compare_with_truth(final_dir: Path, refs_dir: Path) -> dict[str, dict[str, f
 
 def run_demo(directory: Path, console: Console) -> int:
     """Write the demo data set (once), then run the whole chain on it, off-line."""
-    from refsmith.config import load_config
+    from refsmith.config.loading import load_config
     from refsmith.running import RunOptions, run, status
 
     started = time.perf_counter()

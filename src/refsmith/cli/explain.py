@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from refsmith.calibrate.products import product_notes
-from refsmith.config import Config
+from refsmith.config.config import Config
 from refsmith.detector1.naming import exposure_base
 from refsmith.errors import RefsmithError
 from refsmith.model import Exposure, Group
