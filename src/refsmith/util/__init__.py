@@ -7,3 +7,5 @@ writes, temporaries, a full disk told apart), ``ecsv`` (the run directory's tabl
 cyclic garbage collector paused around a block), ``lazy`` (names of a package imported on
 first use). Import them from their modules: this package exports nothing itself.
 """
+
+__all__: list[str] = []
