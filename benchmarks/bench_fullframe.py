@@ -34,9 +34,10 @@ import numpy as np
 
 from refsmith.config import load_config
 from refsmith.execute.store import JobStore
-from refsmith.running import RunOptions, parse_memory, run
+from refsmith.running import RunOptions, run
 from refsmith.synthetic.ramps import write_raw_exposure
 from refsmith.synthetic.references import write_reference_files
+from refsmith.util.memory import parse_memory
 
 RECIPES = """\
 recipes:

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from refsmith.calibrate.offline import offline_environment
+from refsmith.calibrate.products import check_offline_references
 from refsmith.config import load_config
 from refsmith.detector1.reftypes import STEP_REFTYPES
 from refsmith.execute.dag import Node, execute_dag
@@ -31,7 +32,6 @@ from refsmith.execute.local import LocalExecutor, default_workers
 from refsmith.execute.store import JobStore
 from refsmith.execute.worker import WorkerSettings
 from refsmith.plan import build_plan
-from refsmith.running import check_offline_references
 from refsmith.synthetic.ramps import write_raw_exposure
 from refsmith.synthetic.references import write_reference_files
 

@@ -16,7 +16,8 @@ import pytest
 
 from refsmith.config import load_config
 from refsmith.execute.store import JobStore
-from refsmith.running import RunOptions, parse_memory, run
+from refsmith.running import RunOptions, run
+from refsmith.util.memory import parse_memory
 
 BENCH = Path(__file__).parents[1] / "benchmarks" / "bench_fullframe.py"
 BUDGET = "450MB"

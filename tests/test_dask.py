@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from refsmith.calibrate.products import outputs_valid
 from refsmith.config import load_config
 from refsmith.execute.store import JobStore
-from refsmith.running import RunOptions, outputs_valid, run
+from refsmith.running import RunOptions, run
 from test_run import make_dataset, plan_jobs
 
 

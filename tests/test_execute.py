@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from refsmith.calibrate.products import check_offline_references, outputs_valid
 from refsmith.errors import ConfigError, PlanError
 from refsmith.execute.base import Completion
 from refsmith.execute.dag import Node, execute_dag
 from refsmith.execute.store import JobStore
 from refsmith.jobs.records import CalibrationJob, ProductOutput
-from refsmith.running import check_offline_references, outputs_valid, parse_memory
+from refsmith.util.memory import parse_memory
 
 
 class ScriptedExecutor:

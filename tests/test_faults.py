@@ -22,11 +22,12 @@ from pathlib import Path
 
 import pytest
 
+from refsmith.calibrate.products import provenance_path
 from refsmith.config import load_config
 from refsmith.execute.dag import Node, execute_dag
 from refsmith.execute.store import RESERVE_BYTES, JobStore, RunLock, StoreWriteError
 from refsmith.jobs.records import ReffileInput, ReffileJob
-from refsmith.running import RunOptions, provenance_path, run
+from refsmith.running import RunOptions, run
 from refsmith.synthetic.ramps import write_raw_exposure
 from refsmith.util.files import host_token, stale_temporaries
 from test_run import exposure_name, make_dataset, products, start_run, stop, wait_for

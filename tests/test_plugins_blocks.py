@@ -16,16 +16,11 @@ from astropy.io import fits
 from ramps import write_ramp
 from refsmith.jobs.records import CombineJob, ReffileInput, ReffileJob
 from refsmith.plugins import blocks, combine, load_plugin, run_combine_job, run_reffile_job
-from refsmith.plugins.blocks import (
-    MemoryBudgetError,
-    amplifier_map,
-    memory_budget,
-    resident_memory,
-    sample_rows,
-)
+from refsmith.plugins.blocks import MemoryBudgetError, amplifier_map, memory_budget, sample_rows
 from refsmith.plugins.combine import combine_files
 from refsmith.plugins.fitsrows import ImageRows
 from refsmith.plugins.inputs import load_group
+from refsmith.util.memory import resident_memory
 
 REFTYPES = {"readnoise": "readnoise", "superbias": "superbias", "dark": "dark",
             "gain": "gain", "bad_pixel_mask": "mask"}

@@ -20,11 +20,12 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from refsmith.calibrate.products import outputs_valid, provenance_path
 from refsmith.config import load_config
 from refsmith.execute.store import JobStore, RunLockedError
 from refsmith.execute.worker import PLUGINS_MISSING
 from refsmith.jobs.records import CalibrationJob
-from refsmith.running import RunOptions, outputs_valid, provenance_path, run, status
+from refsmith.running import RunOptions, run, status
 from refsmith.synthetic.ramps import write_raw_exposure
 from refsmith.synthetic.references import write_reference_files
 
