@@ -17,7 +17,7 @@ from refsmith.calibrate.products import outputs_valid
 from refsmith.config import load_config
 from refsmith.execute.store import JobStore
 from refsmith.running import RunOptions, run
-from test_run import make_dataset, plan_jobs
+from run_dataset import make_dataset, plan_jobs
 
 
 def _command(name: str) -> list[str]:

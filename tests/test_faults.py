@@ -30,7 +30,7 @@ from refsmith.jobs.records import ReffileInput, ReffileJob
 from refsmith.running import RunOptions, run
 from refsmith.synthetic.ramps import write_raw_exposure
 from refsmith.util.files import host_token, stale_temporaries
-from test_run import exposure_name, make_dataset, products, start_run, stop, wait_for
+from run_dataset import exposure_name, make_dataset, products, start_run, stop, wait_for
 
 TESTS = Path(__file__).parent
 ENV = dict(os.environ, PYTHONPATH=os.pathsep.join(
@@ -283,7 +283,7 @@ def test_a_full_disk_leaves_the_job_store_consistent(tmp_path):
 def test_the_dag_loop_stops_cleanly_when_the_store_fills_up(tmp_path):
     """The disk fills while jobs run: execute_dag raises StoreWriteError after stopping
     the executor, and no job is left running in the store."""
-    from test_execute import DAG, ScriptedExecutor
+    from scripted_executor import DAG, ScriptedExecutor
 
     class FillsTheDisk(ScriptedExecutor):
         def wait(self, timeout):

@@ -26,7 +26,7 @@ from refsmith.execute.worker import WorkerSettings, run_task
 from refsmith.running import RunOptions, run
 from refsmith.synthetic.ramps import write_raw_exposure
 from refsmith.util.identity import changed, content_digest, file_identity
-from test_run import SHAPE, exposure_name, make_dataset
+from run_dataset import SHAPE, exposure_name, make_dataset
 
 
 def test_identity_sees_changes_and_recognises_the_same_bytes(tmp_path):

@@ -13,7 +13,7 @@ from refsmith.config import load_config
 from refsmith.execute.store import JobStore
 from refsmith.report.build import build_report
 from refsmith.running import RunOptions, run
-from test_run import make_dataset, plan_jobs, products
+from run_dataset import make_dataset, plan_jobs, products
 
 pytestmark = pytest.mark.slow
 
