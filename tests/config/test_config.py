@@ -22,7 +22,7 @@ from refsmith.config import (
 )
 from refsmith.errors import ConfigError
 
-LEGACY = Path(__file__).parent / "data" / "legacy"
+LEGACY = Path(__file__).parents[1] / "data" / "legacy"
 MINIMAL = "recipes:\n  readnoise: {imtypes: DD}\n"
 
 
@@ -630,7 +630,7 @@ def test_next_run_label(tmp_path):
 def test_configuration_reference_doc_is_generated_from_the_model():
     from refsmith.config.reference import markdown
 
-    doc = Path(__file__).parents[1] / "docs" / "configuration.md"
+    doc = Path(__file__).parents[2] / "docs" / "configuration.md"
     assert doc.read_text() == markdown(), (
         "docs/configuration.md is out of date: "
         "python -m refsmith.config.reference > docs/configuration.md"

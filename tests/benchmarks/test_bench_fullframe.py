@@ -19,7 +19,7 @@ from refsmith.execute.store import JobStore
 from refsmith.running import RunOptions, run
 from refsmith.util.memory import parse_memory
 
-BENCH = Path(__file__).parents[1] / "benchmarks" / "bench_fullframe.py"
+BENCH = Path(__file__).parents[2] / "benchmarks" / "bench_fullframe.py"
 BUDGET = "450MB"
 
 pytestmark = pytest.mark.slow

@@ -207,7 +207,7 @@ def test_ctrl_c_stops_cleanly_and_a_second_run_is_refused(tmp_path, signum):
         f'  held: {{imtypes: D+, reftype: superbias, plugin: "fault_plugins:Holds", '
         f'params: {{hold_in: combine, started: "{holding}"}}}}\n'))
     run_dir = tmp_path / "out" / "refsmith"
-    tests = str(Path(__file__).parent)
+    tests = str(Path(__file__).parents[1])  # the fault plug-ins are there
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         p for p in (tests, os.environ.get("PYTHONPATH", "")) if p))
     process = start_run(config_path, "--workers", "1", env=env)

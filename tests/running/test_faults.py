@@ -32,7 +32,7 @@ from refsmith.synthetic.ramps import write_raw_exposure
 from refsmith.util.files import host_token, stale_temporaries
 from run_dataset import exposure_name, make_dataset, products, start_run, stop, wait_for
 
-TESTS = Path(__file__).parent
+TESTS = Path(__file__).parents[1]  # the fault plug-ins are there
 ENV = dict(os.environ, PYTHONPATH=os.pathsep.join(
     p for p in (str(TESTS), os.environ.get("PYTHONPATH", "")) if p))
 HOLDS = "fault_plugins:Holds"

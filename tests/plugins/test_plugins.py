@@ -129,8 +129,8 @@ def test_bad_parameters_name_the_key(config, overrides, message):
 
 
 def test_the_docs_show_the_example_plugin_as_it_is():
-    docs = (Path(__file__).parents[1] / "docs" / "plugins.md").read_text()
-    example = (Path(__file__).parent / "example_plugin.py").read_text()
+    docs = (Path(__file__).parents[2] / "docs" / "plugins.md").read_text()
+    example = (Path(__file__).parents[1] / "example_plugin.py").read_text()
     shown = docs.split("```python\n", 1)[1].split("```", 1)[0]
     assert shown.strip() and example.endswith(shown)
 
