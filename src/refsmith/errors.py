@@ -1,4 +1,5 @@
-"""Exceptions a user can act on; ``cli.py`` catches them once and prints the message."""
+"""Exceptions a user can act on; the command line (:func:`refsmith.cli.commands.main`)
+catches them once and prints the message."""
 
 
 class RefsmithError(Exception):
