@@ -456,11 +456,14 @@ def test_legacy_nircam_translation_key_by_key(outdir):
     # reflabels -> recipes, in order; the unlisted gain_bryan section is not a recipe
     assert list(config.recipes) == ["gain_armin", "bpm", "rdnoise_nircam"]
     gain, bpm, rdnoise = (config.recipes[k] for k in config.recipes)
+    # no plug-in of the reflabel's name: the built-in of its reftype
     assert (gain.reftype, gain.imtypes, gain.steps, gain.plugin) == (
-        "gain", "DDFF", ["superbias-"], "gain_armin")
-    assert (bpm.reftype, bpm.imtypes, bpm.steps) == ("mask", "D", ["refpix-"])
-    assert (rdnoise.reftype, rdnoise.steps, rdnoise.params) == ("readnoise", ["dq_init"],
-                                                                {"test1": 6})
+        "gain", "DDFF", ["superbias-"], "gain")
+    assert (bpm.reftype, bpm.imtypes, bpm.steps, bpm.plugin) == (
+        "mask", "D", ["refpix-"], "bad_pixel_mask")
+    assert rdnoise.plugin == "readnoise"
+    # test1 was for jwst_reffiles' own rdnoise_nircam: not given to the built-in
+    assert (rdnoise.reftype, rdnoise.steps, rdnoise.params) == ("readnoise", ["dq_init"], {})
     # inputfiles
     assert config.inputs.pattern == r"(.*)\_uncal\.fits$"
     assert config.inputs.time_spec() == (None, "DATE-END", "TIME-END")
@@ -472,9 +475,9 @@ def test_legacy_nircam_translation_key_by_key(outdir):
     # grouping and limits
     assert config.group_by == ["DETECTOR"]
     assert config.max_days == {"DD": 2.0, "FF": 2.0, "DDFF": 10.0}
-    # output: AUTO = next free run number under outrootdir/outsubdir, 3 digits
+    # output: AUTO = numbered runs under outrootdir/outsubdir, 3 digits (see test_legacy_run)
     assert config.output.root == f"{outdir}/test1"
-    assert config.output.run == "run003"
+    assert config.output.run == "run###"
     # reffile4ssb -> pipeline.references with CRDS reftype names; batch disabled -> local
     assert config.pipeline.references == {"gain": "crds", "mask": "crds", "readnoise": "crds"}
     assert config.execution.executor == "local" and config.execution.cluster is None
@@ -483,14 +486,16 @@ def test_legacy_nircam_translation_key_by_key(outdir):
                  "gain_armin.reffile4ssb: per-recipe", "validation: ignored",
                  "test1: unknown jwst_reffiles key", "gain_bryan: a reflabel section not "
                  "listed", "reftypes: ignored", "default_reflabels: ignored",
-                 "AUTO -> run003"):
+                 "AUTO -> output.run: run###", "--new-run"):
         assert text in notices
     assert "DD:" not in notices  # DD/FF/DDFF are translated, not ignored
 
 
 def test_legacy_auto_run_starts_at_zero(outdir):
+    from refsmith.plan import run_dir_for
+
     config = load_config(LEGACY / "nircam_mkrefs.cfg")
-    assert config.output.run == "run000"
+    assert run_dir_for(config) == outdir / "test1" / "run000"
 
 
 def test_legacy_miri_translation_key_by_key():
@@ -505,7 +510,8 @@ def test_legacy_miri_translation_key_by_key():
     assert mask.params == {
         "dead_search": True, "dead_search_type": "zero_signal", "sigma_threshold": 3,
         "smoothing_box_width": 15, "do_not_use": ["DEAD", "LOW_QE", "OPEN", "ADJ_OPEN"],
-        "author": "jwst_reffiles", "useafter": "2019-04-01 00:00:00"}
+        "author": "jwst_reffiles", "useafter": "2019-04-01 00:00:00",
+        "validate": "pipeline"}  # test4ssb: True
     assert config.recipes["rdnoise_miri"].steps == ["dq_init", "saturation"]
     assert config.inputs.time_spec() == (None, "DATE-OBS", "TIME-OBS")
     assert config.inputs.optional_keywords == ["FILTER"]  # a single string
@@ -520,7 +526,7 @@ def test_legacy_miri_translation_key_by_key():
     assert config.execution.cluster == {"kind": "htcondor"}
     notices = "\n".join(config.notices)
     for text in ("'bpm' has no section", "step 'slope' read as 'ramp_fit'",
-                 "test4ssb: ignored", "test4datamodel: ignored", "output.ssblogFlag: ignored",
+                 "test4ssb: True -> params.validate: pipeline", "output.ssblogFlag: ignored",
                  "batch: jobs run on htcondor", "output.ssbdir: searched"):
         assert text in notices
 
@@ -535,8 +541,9 @@ def test_legacy_ground_translation_key_by_key(tmp_path, monkeypatch):
     # no runID: the run directory is outrootdir/outsubdir itself
     assert (config.output.root, config.output.run) == (str(tmp_path / "gt"), "gt2016")
     recipe = config.recipes["readnoise_gt"]
-    assert (recipe.steps, recipe.params) == (["ramp_fit-"], {"boxsize": 128})
+    assert (recipe.steps, recipe.params) == (["ramp_fit-"], {})  # made by the built-in
     notices = "\n".join(config.notices)
+    assert "readnoise_gt: boxsize not passed to the built-in 'readnoise'" in notices
     assert "tempdatadir: ignored" in notices
     assert "time is read from EXPSTART only" in notices
 
@@ -619,12 +626,23 @@ def test_legacy_nircam_patterns(name, imtype, outdir):
     assert refsmith_imtype(name, rules) == imtype
 
 
-def test_next_run_label(tmp_path):
-    assert legacy.next_run_label(tmp_path / "missing", 3) == "run000"
-    for name in ("run1", "run004", "runs", "xrun9"):
+def test_numbered_run(tmp_path):
+    from refsmith.plan import numbered_run
+
+    assert numbered_run(tmp_path / "missing", "run###") == "run000"
+    assert numbered_run(tmp_path / "missing", "run###", new=True) == "run000"
+    for name in ("run1", "run004", "runs", "xrun9", "run7x"):
         (tmp_path / name).mkdir()
-    assert legacy.next_run_label(tmp_path) == "run5"
-    assert legacy.next_run_label(tmp_path, 3) == "run005"
+    (tmp_path / "run9").touch()  # a file is not a run
+    # the latest existing run, as jwst_reffiles' AUTO; --new-run: the next
+    assert numbered_run(tmp_path, "run#") == "run004"
+    assert numbered_run(tmp_path, "run###") == "run004"
+    assert numbered_run(tmp_path, "run#", new=True) == "run5"
+    assert numbered_run(tmp_path, "run###", new=True) == "run005"
+    (tmp_path / "run4").mkdir()  # the same number twice: the one written as asked
+    assert numbered_run(tmp_path, "run#") == "run4"
+    assert numbered_run(tmp_path, "run###") == "run004"
+    assert numbered_run(tmp_path, "cal_##_v1") == "cal_00_v1"
 
 
 def test_configuration_reference_doc_is_generated_from_the_model():

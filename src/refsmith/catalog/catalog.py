@@ -40,10 +40,12 @@ PARALLEL_MIN_FILES = 1000
 def read_exposure(path: str, options: CatalogOptions) -> Exposure:
     """Describe one file from its primary header (no cache, no discovery).
 
-    Never raises for a bad file: it comes back with ``usable=False`` and a reason.
+    Never raises for a bad file: it comes back with ``usable=False`` and a reason. The file
+    is known by its real path and classified by the name given (a symlink's own name).
     """
     plan = Describer(options)
     real = os.path.realpath(path)
+    name = os.path.basename(path)
     try:
         info = os.stat(real)
     except OSError as exc:
@@ -53,7 +55,8 @@ def read_exposure(path: str, options: CatalogOptions) -> Exposure:
         return Exposure(real, False, reason, size=info.st_size, mtime_ns=info.st_mtime_ns,
                         ctime_ns=info.st_ctime_ns, inode=info.st_ino)
     ((_, values, error, _),) = read_many([real], plan.keywords)
-    return plan.exposure(real, info, values, error)
+    return plan.exposure(real, info, values, error,
+                         None if real.endswith("/" + name) else name)
 
 
 @dataclass
@@ -248,7 +251,11 @@ def _scan(
         if cache is not None:
             cache.close()
     build = plan.exposure
+    names = discovery.names  # a symlink's name: what the file is classified by
     exposures = [
+        build(path, info, *results[path], names.get(path))
+        for path, info in stats.items()
+    ] if names else [
         build(path, info, *results[path])
         for path, info in stats.items()
     ]

@@ -2,7 +2,9 @@
 
 Directories are searched recursively for FITS names (symlinked subdirectories not
 followed) and filtered by the basename pattern; each file is kept once (by device and
-inode). Used by :func:`refsmith.catalog.catalog.scan`.
+inode), under its real path; the name a symlink gave it is kept too (files are classified
+by the name the user gave, as jwst_reffiles did). Used by
+:func:`refsmith.catalog.catalog.scan`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ class Discovery:
     ``missing``: inputs (or list-file lines) that do not exist or matched no file.
     ``duplicates``: files found more than once (same path twice, symlink, hard link).
     ``filtered``: files skipped by the basename pattern.
+    ``names``: real path -> the base name it was given, where that differs from its own (a
+    symlink's name; the first given, in input order, of a file reached several ways).
     """
 
     paths: list[str]
@@ -38,6 +42,7 @@ class Discovery:
     stats: dict[str, os.stat_result] = field(default_factory=dict, repr=False, compare=False)
     # directories searched whole (real paths): the header cache forgets files gone there
     walked: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    names: dict[str, str] = field(default_factory=dict)
 
 
 class _Finder:
@@ -46,6 +51,8 @@ class _Finder:
     def __init__(self, pattern: str | None) -> None:
         self.regex = re.compile(pattern) if pattern else None
         self.found: list[tuple[str, os.stat_result]] = []  # (real path, stat), repeats too
+        # (index in found, name) of the files reached by a symlink of another name
+        self.links: list[tuple[int, str]] = []
         self.missing: list[str] = []
         self.filtered = 0
         self.lists: set[str] = set()
@@ -117,7 +124,7 @@ class _Finder:
                         self.missing.append(entry.path)  # broken symlink
                         continue
                     if entry.is_symlink():
-                        found.append((os.path.realpath(entry.path), info))
+                        self.add_found(os.path.realpath(entry.path), info, name)
                     elif stat.S_ISREG(info.st_mode):
                         found.append((entry.path, info))
 
@@ -130,7 +137,25 @@ class _Finder:
         except OSError:
             self.missing.append(path)
             return
-        self.found.append((os.path.realpath(path), info))
+        self.add_found(os.path.realpath(path), info, os.path.basename(path))
+
+    def add_found(self, real: str, info: os.stat_result, name: str) -> None:
+        """A file found under ``name``, whose real path is ``real``."""
+        if not real.endswith("/" + name):
+            self.links.append((len(self.found), name))
+        self.found.append((real, info))
+
+    def given_names(self) -> dict[str, str]:
+        """Real path -> the name it was first given (in input order), where not its own."""
+        if not self.links:
+            return {}
+        linked = dict(self.links)
+        targets = {self.found[i][0] for i in linked}
+        first: dict[str, int] = {}
+        for index, (path, _) in enumerate(self.found):
+            if path in targets and path not in first:
+                first[path] = index
+        return {path: linked[index] for path, index in first.items() if index in linked}
 
 
 def discover(inputs: Sequence[str], pattern: str | None, base_dir: Path | None = None) -> Discovery:
@@ -155,12 +180,14 @@ def discover(inputs: Sequence[str], pattern: str | None, base_dir: Path | None =
     -------
     Discovery
         Sorted unique real paths; a file reached twice (repeated input, symlink, hard
-        link) is counted in ``duplicates`` and kept once (its first path in sorted order).
+        link) is counted in ``duplicates`` and kept once (its first path in sorted order,
+        with the name it was first given there, in input order).
     """
     finder = _Finder(pattern)
     base = os.path.abspath(os.fspath(base_dir)) if base_dir is not None else os.getcwd()
     for item in inputs:
         finder.add_input(str(item), base)
+    names = finder.given_names()
     finder.found.sort(key=itemgetter(0))
     first: dict[tuple[int, int], str] = {}  # (device, inode) -> first path in sorted order
     stats: dict[str, os.stat_result] = {}
@@ -169,8 +196,10 @@ def discover(inputs: Sequence[str], pattern: str | None, base_dir: Path | None =
         if inode not in first:  # else: the same path again, a symlink or a hard link
             first[inode] = path
             stats[path] = info
+    if names:
+        names = {path: name for path, name in names.items() if path in stats}
     paths = list(stats)
     duplicates = len(finder.found) - len(paths)
     return Discovery(paths, finder.missing, duplicates, finder.filtered, stats,
-                     tuple(finder.walked))
+                     tuple(finder.walked), names)
 

@@ -56,11 +56,14 @@ class Describer:
             return result
 
     def exposure(
-        self, path: str, info: os.stat_result, values: dict[str, Any] | None, error: str
+        self, path: str, info: os.stat_result, values: dict[str, Any] | None, error: str,
+        name: str | None = None,
     ) -> Exposure:
         """Build the Exposure of one file from its header values (or its read error).
 
-        Unusable exposures (missing keyword, bad value, bad time) get ``imtype`` None.
+        ``name``: the name the file was given, when not its own (a symlink's): file-name
+        rules classify by it. Unusable exposures (missing keyword, bad value, bad time) get
+        ``imtype`` None.
         """
         if values is None:
             return Exposure(path, False, error, size=info.st_size, mtime_ns=info.st_mtime_ns,
@@ -79,7 +82,7 @@ class Describer:
             reasons = list(reasons)
             mjd = self._mjd(values, reasons)
         if self.classifier.uses_filename and not reasons:
-            imtype = self.classifier(values, path)
+            imtype = self.classifier(values, name or path)
         names = tuple(values)
         step_keys = self._step_keys.get(names)
         if step_keys is None:

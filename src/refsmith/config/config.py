@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +50,10 @@ class Config(Section):
     """
 
     instrument: str | None = None
-    """The instrument (nircam, niriss, nirspec, miri, fgs); lets step names be checked at load
-    time. Optional: taken from the headers otherwise.
+    """The instrument (nircam, niriss, nirspec, miri, fgs): only its exposures are used (every
+    recipe gets `select: {INSTRUME: [<instrument>]}`, so the others are leftovers with that
+    reason) and step names are checked for it at load time. Optional: without it, every
+    instrument in the inputs is planned, each with its own steps.
     """
     inputs: Inputs = Inputs()
     """Which files to read and which header keywords matter."""
@@ -125,9 +128,25 @@ class Config(Section):
                     expand_steps(recipe.steps, self.instrument)
                 except ConfigError as exc:
                     problems.append((("recipes", name, "steps"), str(exc)))
+            if self.instrument:
+                problems += self._select_instrument(name, recipe)
         if problems:
             raise problems_error(problems)
         return self
+
+    def _select_instrument(self, name: str, recipe: Recipe) -> list[tuple[Loc, str]]:
+        """Restrict recipe ``name`` to the config's instrument (``select: {INSTRUME: ...}``);
+        a problem if its own ``select`` on INSTRUME excludes that instrument."""
+        instrument = str(self.instrument)
+        own = recipe.select.get("INSTRUME")
+        if own is not None and not any(fnmatchcase(instrument, str(pattern).strip().upper())
+                                       for pattern in own):
+            return [(("recipes", name, "select", "INSTRUME"),
+                     f"selects {', '.join(map(str, own))} but the config's instrument is "
+                     f"{instrument}; change one of them (or remove 'instrument:' to plan "
+                     "several instruments)")]
+        recipe.select = {**recipe.select, "INSTRUME": [instrument]}
+        return []
 
     @staticmethod
     def _imtypes_problem(loc: Loc, text: str, letters: Mapping[str, str]

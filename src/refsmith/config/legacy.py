@@ -3,11 +3,18 @@
 The translation keeps the original meaning (checked against jwst_reffiles' ``mkrefs.py``
 and ``utils/tools.py``):
 
-* image types come from the base name: ``re.search(dark_pattern)`` first, then
+* image types come from the base name as given (a symlink's own, as jwst_reffiles never
+  resolved links): ``re.search(dark_pattern)`` first, then
   ``flat_pattern`` (a file matching both is a dark); no EXP_TYPE table is used;
 * exposures are grouped by DETECTOR only;
 * ``$VARIABLES`` are expanded in every string value, an unset one is an error;
-* ``runID: AUTO`` becomes the next free ``run<N>`` under ``outrootdir[/outsubdir]``.
+* ``runID: AUTO`` is the latest ``run<N>`` under ``outrootdir[/outsubdir]`` (``run0`` at
+  first); a new one only when asked (``--new-run``, jwst_reffiles' ``-n``): refsmith's
+  numbered ``output.run`` (``run###``), resolved by :func:`refsmith.plan.run_dir_for`;
+* a reflabel's other keys are its plug-in's ``params`` (checked by it at plan time); a
+  reflabel with no plug-in of its name is made by the built-in of its reftype, which
+  gets only the parameters every plug-in takes (the others were jwst_reffiles' own);
+* ``test4ssb``/``test4datamodel`` become the recipes' ``validate`` parameter.
 
 Whatever has no refsmith equivalent becomes a notice, never an error.
 """
@@ -16,7 +23,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,18 +36,35 @@ MARKERS = frozenset({"reflabels", "inputfiles", "default_reflabels", "reftypes",
                      "DDFF"})
 # jwst_reffiles reftype names -> CRDS reference-file types
 REFTYPES = {"bpm": "mask", "badpix": "mask", "rdnoise": "readnoise"}
+# CRDS reference-file type -> the built-in plug-in that makes it (refsmith.plugins.registry's
+# BUILTIN_PLUGINS; config cannot import plugins: a test holds the two equal)
+BUILTIN_FOR_REFTYPE = {"mask": "bad_pixel_mask", "readnoise": "readnoise", "gain": "gain",
+                       "superbias": "superbias", "dark": "dark"}
+# the entry-point group of plug-ins (refsmith.plugins.registry.ENTRY_POINT_GROUP)
+PLUGIN_GROUP = "refsmith.plugins"
+# the parameters every plug-in takes (refsmith.plugins.base.PluginParams, by config key)
+COMMON_PARAMS = frozenset({"author", "pedigree", "useafter", "description", "selectors",
+                           "combine", "combine_sigma", "vote_fraction", "validate"})
 # legacy step spellings canonical_step does not know
 STEP_NAMES = {"slope": "ramp_fit"}
+# what jwst_reffiles wrote for "no steps" (its ssb_save_steps is on every reflabel)
+NOTHING = frozenset({"", "none", "null", "[]", "~"})
 BATCH_KINDS = {"condor": "htcondor", "htcondor": "htcondor", "slurm": "slurm", "pbs": "pbs"}
 
-_RECIPE_KEYS = {"reftype", "imtypes", "ssbsteps", "ssb_save_steps"}
+_RECIPE_KEYS = {"reftype", "imtypes", "ssbsteps", "ssb_save_steps", "test4ssb",
+                "test4datamodel"}
+_VALIDATION_KEYS = ("test4ssb", "test4datamodel")
 _IGNORED = {
     "reftypes": "informational list; each recipe names its reftype",
     "default_reflabels": "refsmith runs the recipes listed in the config",
-    "validation": "reference-file validation is not part of refsmith",
-    "test4ssb": "never implemented in jwst_reffiles; not part of refsmith",
-    "test4datamodel": "never implemented in jwst_reffiles; not part of refsmith",
+    "validation": "refsmith's pipeline validation (test4ssb) gives the step the other "
+                  "reference files it needs as neutral files, not these",
     "tempdatadir": "refsmith writes temporary files into the run directory",
+}
+_RECIPE_IGNORED = {
+    "validation": "no refsmith equivalent",
+    "output": "no refsmith equivalent",
+    "history": "refsmith writes the file's HISTORY: its inputs, parameters and software",
 }
 _OUTPUT_IGNORED = {
     "addsuffix": "refsmith names reference files <run>/reffiles/<recipe>/...",
@@ -70,21 +94,8 @@ def is_legacy(data: Mapping[str, Any]) -> bool:
     return "recipes" not in data and any(key in data for key in MARKERS)
 
 
-def next_run_label(directory: Path, digits: int = 1) -> str:
-    """The next free ``run<N>`` name in ``directory`` (``run0`` when there is none).
-
-    Like jwst_reffiles, every entry whose name ends in ``run<digits>`` counts.
-    """
-    numbers = []
-    if directory.is_dir():
-        for entry in directory.iterdir():
-            match = re.fullmatch(r"run(\d+)", entry.name)
-            if match:
-                numbers.append(int(match.group(1)))
-    return f"run{(max(numbers) + 1 if numbers else 0):0{digits}d}"
-
-
-def translate(data: Mapping[str, Any], base_dir: Path) -> Translation:
+def translate(data: Mapping[str, Any], base_dir: Path,
+              installed: Callable[[str], bool] | None = None) -> Translation:
     """Translate a legacy mkrefs.cfg mapping into a refsmith config mapping.
 
     Parameters
@@ -92,7 +103,11 @@ def translate(data: Mapping[str, Any], base_dir: Path) -> Translation:
     data : mapping
         The parsed legacy YAML.
     base_dir : Path
-        Directory of the config file (for ``runID: AUTO`` with a relative root).
+        Directory of the config file (relative paths stay relative to it: the config
+        resolves them).
+    installed : callable, optional
+        ``installed(name)``: whether a plug-in of that name is installed (default: a
+        built-in, or an entry point of the group ``refsmith.plugins``).
 
     Returns
     -------
@@ -107,15 +122,16 @@ def translate(data: Mapping[str, Any], base_dir: Path) -> Translation:
         _set(out, ("instrument",), source["instrument"], ("instrument",))
     _inputs(source.get("inputfiles"), out)
     limits = _max_days(source, out)
-    _output(source.get("output"), base_dir, out)
+    _output(source.get("output"), out)
     _batch(source.get("batch"), out)
     for key in ("reffile4ssb", "ssbstep"):
         if key in source:
             _references(source[key], key, out)
-    handled = _recipes(source, out)
+    validate = _validation(source, "", out)
+    handled = _recipes(source, out, validate, installed or plugin_installed)
     for key in source:
         if key in handled or key in limits or key in ("instrument", "inputfiles", "output", "batch",
-                                     "reffile4ssb", "ssbstep"):
+                                     "reffile4ssb", "ssbstep", *_VALIDATION_KEYS):
             continue
         if key in _IGNORED:
             out.notices.append(f"{key}: ignored ({_IGNORED[key]})")
@@ -219,7 +235,7 @@ def _max_days(source: Mapping[str, Any], out: Translation) -> set[str]:
     return used
 
 
-def _output(section: Any, base_dir: Path, out: Translation) -> None:
+def _output(section: Any, out: Translation) -> None:
     if not isinstance(section, Mapping):
         out.notices.append("output: missing; refsmith writes to ./refsmith_out")
         return
@@ -251,13 +267,12 @@ def _output(section: Any, base_dir: Path, out: Translation) -> None:
     if text.isdigit():
         _set(out, ("output", "run"), f"run{int(text):0{digits}d}", origin)
     elif text.upper() == "AUTO":
-        directory = Path(os.path.expanduser(base))
-        if not directory.is_absolute():
-            directory = base_dir / directory
-        label = next_run_label(directory, digits)
+        # numbered runs: plan and run take the latest, --new-run the next (jwst_reffiles -n)
+        label = "run" + "#" * digits
         _set(out, ("output", "run"), label, origin)
-        out.notices.append(f"output.runID: AUTO -> {label}, the next free run number (to "
-                           "resume an existing run, set runID to its number)")
+        out.notices.append(f"output.runID: AUTO -> output.run: {label}, the latest run<N> "
+                           f"under {base} (run{0:0{digits}d} at first), which plan and run "
+                           "resume; plan/run --new-run start the next (jwst_reffiles' -n)")
     else:
         out.errors.append((origin, f"expected AUTO, a number or nothing, got {run_id!r}"))
     search = []
@@ -318,7 +333,46 @@ def _references(section: Any, key: str, out: Translation) -> None:
                            f"({', '.join(f'{k}: {v}' for k, v in references.items())})")
 
 
-def _recipes(source: Mapping[str, Any], out: Translation) -> set[str]:
+def plugin_installed(name: str) -> bool:
+    """Whether a plug-in named ``name`` is installed: a built-in or an entry point of the
+    group ``refsmith.plugins`` (read only for names that are not built-ins)."""
+    if name in BUILTIN_FOR_REFTYPE.values():
+        return True
+    from importlib import metadata
+
+    return any(ep.name == name for ep in metadata.entry_points(group=PLUGIN_GROUP))
+
+
+def _validation(section: Mapping[str, Any], where: str, out: Translation) -> str | None:
+    """``test4ssb`` / ``test4datamodel`` of a section -> the plug-ins' ``validate`` value.
+
+    ``pipeline`` when test4ssb is true (the step that uses the file is run with it, after
+    the datamodel check), ``datamodel`` when only test4datamodel is; None when neither is
+    given true (refsmith's default: the datamodel check).
+    """
+    flags = {key: section[key] for key in _VALIDATION_KEYS if key in section}
+    bad = [key for key, value in flags.items()
+           if value is not None and not isinstance(value, bool)]
+    for key in bad:
+        out.errors.append(((*([where] if where else []), key),
+                           f"expected True or False, got {flags[key]!r}"))
+    if bad or not any(flags.values()):
+        return None
+    prefix = f"{where}." if where else ""
+    scope = f"recipe {where!r}" if where else "every recipe"
+    if flags.get("test4ssb"):
+        out.notices.append(f"{prefix}test4ssb: True -> params.validate: pipeline on {scope} "
+                           "(each reference file is opened by its datamodel, then the "
+                           "pipeline step that uses it runs with it on one of its raw inputs; "
+                           "a file that fails goes to <run>/rejected/)")
+        return "pipeline"
+    out.notices.append(f"{prefix}test4datamodel: True -> params.validate: datamodel on "
+                       f"{scope} (each reference file is opened by its datamodel, strictly)")
+    return "datamodel"
+
+
+def _recipes(source: Mapping[str, Any], out: Translation, validate: str | None,
+             installed: Callable[[str], bool]) -> set[str]:
     """Translate the reflabel sections; return the top-level keys used."""
     labels = source.get("reflabels")
     if labels is None:
@@ -336,14 +390,15 @@ def _recipes(source: Mapping[str, Any], out: Translation) -> set[str]:
             out.notices.append(f"reflabels: {label!r} has no section of its own; skipped")
             continue
         handled.add(label)
-        recipes[label] = _recipe(label, section, out)
+        recipes[label] = _recipe(label, section, out, validate, installed)
         out.origins[("recipes", label)] = (label,)
     out.data["recipes"] = recipes
     out.origins[("recipes",)] = ("reflabels",)
     return handled
 
 
-def _recipe(label: str, section: Mapping[str, Any], out: Translation) -> dict[str, Any]:
+def _recipe(label: str, section: Mapping[str, Any], out: Translation, validate: str | None,
+            installed: Callable[[str], bool]) -> dict[str, Any]:
     recipe: dict[str, Any] = {"plugin": label}
     if "reftype" in section and section["reftype"] is not None:
         old = str(section["reftype"]).strip()
@@ -352,6 +407,7 @@ def _recipe(label: str, section: Mapping[str, Any], out: Translation) -> dict[st
             out.notices.append(f"{label}.reftype: {old!r} is the CRDS type "
                                f"{recipe['reftype']!r}")
         out.origins[("recipes", label, "reftype")] = (label, "reftype")
+    substitute = _plugin_of(label, recipe, out, installed)
     if "imtypes" in section:
         recipe["imtypes"] = section["imtypes"]
     out.origins[("recipes", label, "imtypes")] = (label, "imtypes")
@@ -360,29 +416,63 @@ def _recipe(label: str, section: Mapping[str, Any], out: Translation) -> dict[st
             recipe[new] = _legacy_steps(section[old], f"{label}.{old}", out)
             out.origins[("recipes", label, new)] = (label, old)
     params: dict[str, Any] = {}
+    dropped: list[str] = []
     for key, value in section.items():
         if key in _RECIPE_KEYS:
             continue
         if key in ("reffile4ssb", "ssbstep"):
             out.notices.append(f"{label}.{key}: per-recipe pipeline reference files are not "
                                "supported; set them for all recipes in pipeline.references")
-        elif key in ("validation", "output"):
-            out.notices.append(f"{label}.{key}: ignored (no refsmith equivalent)")
+        elif key in _RECIPE_IGNORED:
+            out.notices.append(f"{label}.{key}: ignored ({_RECIPE_IGNORED[key]})")
+        elif substitute and key not in COMMON_PARAMS:
+            dropped.append(str(key))  # meant for jwst_reffiles' own plug-in of that name
         else:
+            # the plug-in's parameters (jwst_reffiles passed them to its mkref_ script),
+            # which it checks; author, description, pedigree, useafter are every plug-in's
             params[key] = value
+    if dropped:
+        out.notices.append(
+            f"{label}: {', '.join(dropped)} not passed to the built-in {substitute!r} "
+            f"(parameters of jwst_reffiles' own {label} plug-in; the built-in's are given "
+            f"with --param {label}.KEY=VALUE, listed by refsmith plugins)")
+    own = _validation(section, label, out)
+    if (own or validate) and "validate" not in params:
+        params["validate"] = own or validate
     if params:
         recipe["params"] = params
         out.origins[("recipes", label, "params")] = (label,)
     return recipe
 
 
+def _plugin_of(label: str, recipe: dict[str, Any], out: Translation,
+               installed: Callable[[str], bool]) -> str | None:
+    """A reflabel with no plug-in of its name is made by the built-in of its reftype;
+    return that built-in's name (None: the reflabel's own plug-in)."""
+    reftype = recipe.get("reftype") or REFTYPES.get(label.lower(), label)
+    builtin = BUILTIN_FOR_REFTYPE.get(str(reftype).lower())
+    if builtin is None or builtin == label or installed(label):
+        return None
+    recipe["plugin"], recipe["reftype"] = builtin, reftype
+    out.origins[("recipes", label, "plugin")] = (label,)
+    out.notices.append(f"{label}: no plug-in named {label!r} is installed; its reftype "
+                       f"{reftype!r} is made by the built-in plug-in {builtin!r} (refsmith "
+                       f"plugins lists its parameters; install a plug-in named {label!r} to "
+                       "use your own)")
+    return builtin
+
+
 def _legacy_steps(value: Any, where: str, out: Translation) -> Any:
+    """``ssbsteps`` / ``ssb_save_steps`` as refsmith step tokens; None, ``none``, empty
+    and ``[]`` (jwst_reffiles' "nothing") are no steps."""
     if value is None:
         return []
     items = value if isinstance(value, list) else str(value).replace(",", " ").split()
     result = []
     for item in items:
-        text = str(item).strip()
+        text = "" if item is None else str(item).strip()
+        if text.lower() in NOTHING:
+            continue
         minus = text.endswith("-")
         name = text[:-1] if minus else text
         if name.lower() in STEP_NAMES:

@@ -128,7 +128,9 @@ class TypeRuleConfig(Section):
     upper-cased).
     """
     pattern: str | None = None
-    """Regular expression searched in the file's base name (legacy configs classify this way)."""
+    """Regular expression searched in the file's base name as given (a symlink's own name;
+    legacy configs classify this way).
+    """
     match: dict[FitsKeyword, StringList] = {}
     """FITS keyword -> accepted value(s), written directly in the rule (`EXP_TYPE: [NRC_DARK]`);
     case-insensitive, wildcards allowed.
@@ -184,7 +186,9 @@ class Output(Section):
     """
     run: str = "auto"
     """Run directory name under `root`; `auto` = the config file's name, so planning or running the
-    same config again updates and resumes the same run.
+    same config again updates and resumes the same run. A name with `#`s numbers the runs
+    (`run###`: `run000`, `run001` ...; legacy `runID: AUTO`): plan and run take the latest
+    one, `--new-run` starts the next.
     """
 
     @field_validator("run", mode="before")
@@ -194,6 +198,9 @@ class Output(Section):
         if not text or "/" in text or "\\" in text or text in (".", ".."):
             raise ValueError(f"run must be 'auto' or a directory name without '/' (not '.' or "
                              f"'..': the run directory stays inside the root), got {value!r}")
+        if text.count("#") and not re.fullmatch(r"[^#]*#+[^#]*", text):
+            raise ValueError(f"run: the '#'s of a numbered run must stand together "
+                             f"(run###), got {value!r}")
         return text
 
 

@@ -239,7 +239,9 @@ def _plugin(kind: str, data: Mapping[str, Any], log_path: str,
 
 def _result_dict(result: Any) -> dict[str, Any]:
     return {"ok": bool(result.ok), "outputs": list(result.outputs), "error": result.error,
-            "log_path": result.log_path, "seconds": result.seconds}
+            "log_path": result.log_path, "seconds": result.seconds,
+            # a configuration error (no such plug-in, bad parameters): never retried
+            **({"permanent": True} if getattr(result, "permanent", False) else {})}
 
 
 def append_log(log_path: str, text: str) -> None:

@@ -24,6 +24,9 @@ class CalibrationResult:
         The job's log file (pipeline log records, and the traceback of a failure).
     seconds : float
         Wall time of the job.
+    permanent : bool
+        True when trying again cannot help (a configuration error: no such plug-in, bad
+        parameters): the job is failed without retries.
     """
 
     ok: bool
@@ -31,3 +34,4 @@ class CalibrationResult:
     error: str = ""
     log_path: str = ""
     seconds: float = 0.0
+    permanent: bool = False
