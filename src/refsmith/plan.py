@@ -10,9 +10,10 @@ config and the files on disk; :func:`refsmith.plan_files.write_run_dir` serialis
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,14 +23,17 @@ from refsmith.catalog.catalog import Catalog, header_reader, scan
 from refsmith.catalog.classify import letters
 from refsmith.catalog.options import CatalogOptions, TimeSpec
 from refsmith.config.config import Config
+from refsmith.config.values import suggest
 from refsmith.detector1.memory import SHAPE_KEYWORDS
 from refsmith.detector1.steps import APPLICABILITY_KEYWORDS
+from refsmith.errors import ConfigError
 from refsmith.grouping.build import group_recipes
+from refsmith.grouping.imtypes import parse_imtypes
 from refsmith.grouping.rule import GroupingRule
 from refsmith.model import Group, Leftover
 from refsmith.planning.planner import CalibrationPlan, plan_jobs
 from refsmith.planning.references import HeaderReader
-from refsmith.planning.specs import PlanningOptions, RecipeSpec
+from refsmith.planning.specs import PlanningOptions, RecipeSpec, runs_ramp_fit
 from refsmith.planning.starts import choose_starts
 from refsmith.util.gc_pause import gc_paused
 from refsmith.util.memory import parse_memory
@@ -62,20 +66,63 @@ def output_root(config: Config) -> Path:
     return config.resolve(config.output.root)
 
 
-def run_dir_for(config: Config, override: str | None = None) -> Path:
+def run_dir_for(config: Config, override: str | None = None, *, new_run: bool = False
+                ) -> Path:
     """The run directory: ``--run-dir``, else ``<root>/<run>``.
 
     ``run: auto`` names the run after the config file (``refsmith.yaml`` ->
     ``<root>/refsmith``) so that planning or running the same config again updates and
-    resumes the same run directory.
+    resumes the same run directory. A numbered run (``run: run###``, legacy ``runID:
+    AUTO``) is the latest one under the root; ``new_run`` (``--new-run``) the next.
+
+    Raises
+    ------
+    ConfigError
+        ``new_run`` with ``override``, or with a run name that is not numbered.
     """
     if override:
+        if new_run:
+            raise ConfigError("--new-run and --run-dir exclude each other (--run-dir names "
+                              "the run directory)")
         return Path(override).expanduser().resolve()
     run = str(config.output.run)
+    if "#" in run:
+        return output_root(config) / numbered_run(output_root(config), run, new=new_run)
+    if new_run:
+        raise ConfigError(f"--new-run needs numbered runs, but output.run is {run!r}: write "
+                          "output.run: run### (legacy: runID: AUTO), or name the directory "
+                          "with --run-dir")
     if run.lower() == "auto":
         stem = Path(config.source).stem if config.source and config.source[0] != "<" else "run"
         run = re.sub(r"[^A-Za-z0-9._-]+", "_", stem) or "run"
     return output_root(config) / run
+
+
+def numbered_run(root: Path, template: str, *, new: bool = False) -> str:
+    """The run of a numbered ``output.run`` (``run###``: one run of ``#``s) in ``root``.
+
+    The latest existing directory whose name is the template with a number for the
+    ``#``s (any number of digits, as jwst_reffiles' ``runID: AUTO``), by its number; with
+    ``new``, the next number, written with at least as many digits as ``#``s. The first
+    run, when there is none, is number 0 (``run000``) either way.
+    """
+    head, hashes, tail = re.fullmatch(r"([^#]*)(#+)([^#]*)", template).groups()
+    pattern = re.compile(re.escape(head) + r"(\d+)" + re.escape(tail))
+    latest: tuple[int, bool, str] | None = None  # number, written with len(hashes) digits
+    try:
+        entries = list(os.scandir(root))
+    except OSError:  # no root yet
+        entries = []
+    for entry in entries:
+        match = pattern.fullmatch(entry.name)
+        if match and entry.is_dir():
+            key = (int(match.group(1)), len(match.group(1)) == len(hashes), entry.name)
+            latest = key if latest is None or key > latest else latest
+    if latest is None:
+        return f"{head}{0:0{len(hashes)}d}{tail}"
+    if new:
+        return f"{head}{latest[0] + 1:0{len(hashes)}d}{tail}"
+    return latest[2]
 
 
 def input_paths(config: Config, extra: Sequence[str] = ()) -> list[str]:
@@ -157,9 +204,11 @@ def build_plan(
     run_dir: str | None = None,
     use_cache: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    params: Mapping[str, Any] = {},
 ) -> Plan:
     """Catalog the inputs, choose each exposure's start file, group them per recipe and
-    plan the jobs: the four stages, in this order.
+    plan the jobs: the four stages, in this order, after every recipe has been checked
+    against its plug-in (:func:`check_plugins`).
 
     Parameters
     ----------
@@ -174,7 +223,18 @@ def build_plan(
         Use (and update) the header cache ``<root>/catalog.sqlite``.
     progress : callable, optional
         ``progress(done, total)`` called while headers are read.
+    params : mapping
+        Plug-in parameters from the command line (``--param recipe.key=value``), checked
+        with the config's.
+
+    Raises
+    ------
+    ConfigError
+        A recipe its plug-in refuses (parameters, image types, steps, reftype), with the
+        config's file:line; bad steps; ...
     """
+    # the recipes against their plug-ins first: a config error before any header is read
+    warnings = check_plugins(config, params)
     # ~10^5 acyclic objects per 10,000 exposures: collections cost ~30% (measured)
     with gc_paused():
         root = output_root(config)
@@ -201,7 +261,7 @@ def build_plan(
             calibration=calibration,
             group_by=tuple(config.group_by),
             notices=tuple(config.notices),
-            warnings=tuple(plugin_warnings(config)),
+            warnings=tuple(warnings),
         )
 
 
@@ -258,6 +318,177 @@ def plugin_warnings(config: Config) -> list[str]:
                 "reference-file jobs will fail at run time"
             )
     return warnings
+
+
+# ---------------------------------------------------------------- recipes vs. plug-ins
+
+
+def check_plugins(config: Config, overrides: Mapping[str, Any] = {}) -> list[str]:
+    """Check every recipe against what its plug-in declares, before anything is planned.
+
+    The recipe's ``params`` and the ``--param`` ``overrides`` against the plug-in's
+    ``Params`` model; its ``reftype``; its ``imtypes`` and ``steps`` against the plug-in's
+    ``needs`` (:class:`refsmith.plugins.base.Needs`; not checked when it declares none).
+    Built-ins are checked from their declarations (no numerical code imported); other
+    plug-ins are imported.
+
+    Returns
+    -------
+    list of str
+        Warnings: plug-ins not installed, or that cannot be imported here (their jobs will
+        fail at run time unless the workers can).
+
+    Raises
+    ------
+    ConfigError
+        Every problem, one per line, as ``file:line: key.path: message`` (legacy configs:
+        with the key it came from); ``--param`` problems name the option.
+    """
+    from refsmith.plugins.registry import (
+        BUILTIN_PLUGINS,
+        PluginNotFoundError,
+        declared_plugin,
+        installed_plugins,
+    )
+
+    warnings = plugin_warnings(config)
+    problems: list[tuple[tuple[str, ...] | None, str]] = []
+    for key in overrides:
+        owner, dot, _ = str(key).partition(".")
+        if dot and owner not in config.recipes:
+            problems.append((None, f"--param {key}: no recipe {owner!r} in the config "
+                                   f"(recipes: {', '.join(config.recipes)})"))
+    installed: dict[str, str] | None = None
+    takes: dict[str, str] = {}  # plug-in -> its parameters, when one was unknown
+    type_letters: dict[str, str] | None = None
+    for name, recipe in config.recipes.items():
+        plugin_name = recipe.plugin or name
+        if ":" not in plugin_name and plugin_name not in BUILTIN_PLUGINS:
+            installed = installed_plugins() if installed is None else installed
+            if plugin_name not in installed:
+                continue  # plugin_warnings says so
+        try:
+            plugin = declared_plugin(plugin_name)
+        except PluginNotFoundError as exc:
+            warnings.append(f"recipe {name!r}: plug-in {plugin_name!r} cannot be checked "
+                            f"here: {exc}; its reference-file jobs will fail unless the "
+                            "workers can import it")
+            continue
+        if getattr(plugin, "needs", None) is not None and type_letters is None:
+            type_letters = letters(config.type_rules())
+        found = recipe_problems(name, recipe, plugin_name, plugin, overrides,
+                                type_letters or {})
+        problems += found
+        if any("unknown parameter" in message for _, message in found):
+            takes[plugin_name] = ", ".join(sorted(
+                f.alias or n for n, f in plugin.Params.model_fields.items()))
+    if problems:
+        where = ConfigLocator(config)
+        lines = [message if loc is None else where(loc, message)
+                 for loc, message in sorted(problems, key=lambda p: where.line(p[0]))]
+        lines += [f"plug-in {name!r} takes: {known} (refsmith plugins describes them)"
+                  for name, known in takes.items()]
+        raise ConfigError("\n".join(dict.fromkeys(lines)))
+    return warnings
+
+
+def recipe_problems(name: str, recipe: Any, plugin_name: str, plugin: type,
+                    overrides: Mapping[str, Any], type_letters: Mapping[str, str]
+                    ) -> list[tuple[tuple[str, ...] | None, str]]:
+    """(config key path or None for the command line, message) of everything the plug-in
+    refuses in recipe ``name``."""
+    from refsmith.plugins.base import param_problems
+
+    here = ("recipes", name)
+    problems: list[tuple[tuple[str, ...] | None, str]] = []
+    made = str(getattr(plugin, "reftype", "") or "")
+    if made and str(recipe.reftype or name).lower() != made.lower():
+        problems.append(((*here, "reftype"), f"{recipe.reftype or name!r}, but plug-in "
+                         f"{plugin_name!r} makes reftype {made!r}"))
+    _, refused = param_problems(plugin.Params, name, recipe.params, overrides)
+    for problem in refused:
+        what = (f"unknown parameter of plug-in {plugin_name!r}" +
+                suggest(problem.key, problem.known) if problem.unknown else
+                f"plug-in {plugin_name!r}: {problem.reason}")
+        if problem.source == "config params":
+            problems.append(((*here, "params", problem.key), what))
+        else:
+            problems.append((None, f"{problem.source}: {what}"))
+    needs = getattr(plugin, "needs", None)
+    if needs is None:
+        return problems
+    try:
+        counts = parse_imtypes(recipe.imtypes, type_letters)
+    except ConfigError:
+        counts = None  # the config's own check reports it
+    lacking = needs.imtypes_problem(counts, type_letters) if counts is not None else ""
+    if lacking:
+        problems.append(((*here, "imtypes"), f"{recipe.imtypes!r}, but plug-in "
+                         f"{plugin_name!r} {lacking} (its default: {plugin.imtypes})"))
+    if needs.ramps and runs_ramp_fit(recipe.steps):
+        default = ", ".join(getattr(plugin, "steps", ()) or ()) or "raw"
+        problems.append(((*here, "steps"), f"{' '.join(recipe.steps)!r} includes ramp_fit "
+                         f"(the inputs would be slopes), but plug-in {plugin_name!r} reads "
+                         f"ramps: stop before ramp_fit (its default: {default})"))
+    return problems
+
+
+class ConfigLocator:
+    """``where(loc, message)`` -> ``file:line: key.path: message`` for a config key path
+    (``recipes.x.params.y``), as the config loader writes its errors; for a legacy config,
+    the line of the key it came from.
+
+    The config is read again (only when there is an error to report).
+    """
+
+    def __init__(self, config: Config) -> None:
+        import yaml
+
+        self.source = config.source
+        self.root: Any = None
+        self.origins: dict[tuple[str, ...], tuple[Any, ...]] = {}
+        try:
+            text = Path(config.source).read_text(encoding="utf-8")
+            self.root = yaml.compose(text, Loader=yaml.SafeLoader)  # loaded once already
+            if config.legacy:
+                from refsmith.config.legacy import translate
+
+                self.origins = dict(translate(yaml.safe_load(text),
+                                              base_dir=config.base_dir).origins)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            pass  # no line numbers
+
+    def origin(self, loc: tuple[str, ...]) -> tuple[tuple[Any, ...], bool]:
+        """The key path in the file (legacy: the key it came from) and whether it differs."""
+        for size in range(len(loc), 0, -1):
+            if loc[:size] in self.origins:
+                return (*self.origins[loc[:size]], *loc[size:]), True
+        return loc, False
+
+    def line(self, loc: tuple[str, ...] | None) -> int:
+        """1-based line of the deepest key found along ``loc`` (0: none)."""
+        import yaml
+
+        if loc is None:
+            return 0
+        node, line = self.root, 0
+        for part in self.origin(loc)[0]:
+            if not isinstance(node, yaml.MappingNode):
+                break
+            match = [(k, v) for k, v in node.value if str(k.value) == str(part)] or \
+                [(k, v) for k, v in node.value if str(k.value).upper() == str(part).upper()]
+            if not match:
+                break
+            key, node = match[0]
+            line = key.start_mark.line + 1
+        return line
+
+    def __call__(self, loc: tuple[str, ...], message: str) -> str:
+        shown, legacy = self.origin(loc)
+        path = ".".join(loc) + (f" (from {'.'.join(map(str, shown))})" if legacy else "")
+        line = self.line(loc)
+        return f"{self.source}:{line}: {path}: {message}" if line else \
+            f"{self.source}: {path}: {message}"
 
 
 # ---------------------------------------------------------------- summaries

@@ -83,7 +83,8 @@ def plan_jobs(exposures: Sequence[Exposure], grouped: Mapping[str, GroupingResul
     Raises
     ------
     ConfigError
-        Unknown steps, or steps the instrument does not have, naming the recipe.
+        Unknown step names, naming the recipe (an exposure whose instrument lacks a
+        required step is a leftover that names the step).
     PlanError
         Unresolvable references, clashing outputs, or a cyclic ``self`` reference.
     """

@@ -66,6 +66,22 @@ def check_step_names(recipe: RecipeSpec) -> None:
                 raise ConfigError(f"recipe {recipe.name!r}: {error}") from None
 
 
+def runs_ramp_fit(steps: str | Sequence[str]) -> bool:
+    """Whether a recipe's ``steps`` include ramp_fit (``rate``, ``ramp_fit-``, ``slope-``,
+    ``gain_scale-`` ...) for every instrument: its inputs are then slopes, not ramps."""
+    order = step_order("NIRCAM")  # ramp_fit and what follows it are alike for every one
+    after = order[order.index("ramp_fit") + 1:]
+    for item in [steps] if isinstance(steps, str) else steps:
+        for part in str(item).replace(",", " ").split():
+            try:
+                step = canonical_step(part.rstrip("-"))
+            except ConfigError:
+                continue  # unknown names are reported by check_step_names
+            if step == "ramp_fit" or (part.endswith("-") and step in after):
+                return True
+    return False
+
+
 def required_state(recipe: RecipeSpec, instrument: str) -> tuple[str, ...]:
     """The steps ``recipe`` needs complete on an exposure of ``instrument`` (in order)."""
     try:

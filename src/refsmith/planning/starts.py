@@ -3,7 +3,9 @@
 The candidates of an exposure are its raw file and the products of the same exposure (same
 base name, same INSTRUME/DETECTOR) in the search directories and the calibrated store.
 :func:`choose_starts` chooses for every candidate exposure of every recipe, before grouping:
-an exposure with no usable start file takes no place in the recipe's groups. See
+an exposure with no usable start file takes no place in the recipe's groups. A recipe's
+candidates are the usable exposures of its image types that its ``select`` keeps; one of an
+instrument that lacks a step the recipe needs is excluded with that reason. See
 docs/planning.md for the rules.
 """
 
@@ -11,11 +13,12 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from refsmith.detector1.keywords import STEP_KEYWORDS, normalize_instrument
+from refsmith.detector1.keywords import STEP_KEYWORDS, canonical_step, normalize_instrument
 from refsmith.detector1.naming import exposure_base, product_base
 from refsmith.detector1.steps import NOT_APPLICABLE, step_done, step_order
 from refsmith.errors import ConfigError
@@ -23,6 +26,7 @@ from refsmith.grouping.imtypes import parse_imtypes
 from refsmith.jobs.records import Rejected, StartChoice
 from refsmith.model import Exposure, Leftover
 from refsmith.planning.specs import (
+    FITOPT,
     PlanningOptions,
     RecipeSpec,
     check_step_names,
@@ -161,6 +165,69 @@ def needs_reread(exposure: Exposure) -> bool:
 # ---------------------------------------------------------------- every candidate's start
 
 
+def _required_or_why(recipe: RecipeSpec, instrument: str | None) -> tuple[str, ...] | str:
+    """The state ``recipe`` requires of an exposure of ``instrument``, or why there is
+    none: an unknown instrument, or one that lacks a step the recipe needs (the exposure
+    is then a leftover of the recipe; the plan goes on for the others).
+
+    ``save_steps`` are validated here too: one that is no step at all, or not among the
+    steps the recipe runs, is a ConfigError.
+    """
+    try:
+        name = normalize_instrument(instrument or "")
+    except ConfigError:
+        return f"unknown instrument {instrument!r}: cannot plan calibration"
+    order = step_order(name)
+    lacking = [step for step in _named_steps(recipe.steps) if step not in order]
+    if lacking:
+        return (f"step {lacking[0]!r} does not exist for {name}, and recipe "
+                f"{recipe.name!r} requires it (steps: {_shown(recipe.steps)})")
+    required = required_state(recipe, name)
+    unsaved = [step for step in _named_steps(recipe.save_steps, saves=True)
+               if step not in order]
+    if unsaved:
+        return (f"step {unsaved[0]!r} does not exist for {name}, and recipe "
+                f"{recipe.name!r} saves it (save_steps: {_shown(recipe.save_steps)})")
+    save_states(recipe, required, name)  # validates save_steps
+    return required
+
+
+def _named_steps(steps: str | Sequence[str], saves: bool = False) -> list[str]:
+    """The step names in ``steps`` (``X-`` gives X; ``fitopt`` of save_steps is none)."""
+    names = []
+    for item in [steps] if isinstance(steps, str) else steps:
+        for part in str(item).replace(",", " ").split():
+            if saves and part.strip().lower() == FITOPT:
+                continue
+            try:
+                names.append(canonical_step(part.rstrip("-")))
+            except ConfigError:
+                continue  # not a step at all: the callers' ConfigError names it
+    return names
+
+
+def _shown(steps: str | Sequence[str]) -> str:
+    return steps if isinstance(steps, str) else ", ".join(map(str, steps))
+
+
+def _selector(select: Mapping[str, Sequence[str]]) -> Callable[[Exposure], bool]:
+    """``exposure -> bool``: whether its header values match a recipe's ``select``
+    (what grouping screens by; a missing value does not match). Each distinct value is
+    matched once."""
+    known: dict[tuple[str, Any], bool] = {}
+
+    def matches(keyword: str, value: Any) -> bool:
+        key = (keyword, value)
+        found = known.get(key)
+        if found is None:
+            text = "" if value is None else str(value).strip().upper()
+            found = known[key] = bool(text) and any(
+                fnmatchcase(text, pattern.upper()) for pattern in select[keyword])
+        return found
+
+    return lambda exposure: all(matches(k, exposure.value(k)) for k in select)
+
+
 class StartFiles:
     """The file every candidate exposure of every recipe starts from (:func:`choose_starts`).
 
@@ -187,8 +254,8 @@ class StartFiles:
         self.headers = headers
         self._products = products
         self._base_names = base_names
-        # the required state per (recipe, INSTRUME value); None: unknown instrument
-        self._required: dict[tuple[str, str | None], tuple[str, ...] | None] = {}
+        # the required state per (recipe, INSTRUME value), or why there is none
+        self._required: dict[tuple[str, str | None], tuple[str, ...] | str] = {}
 
     def base_name(self, path: str) -> str:
         """The exposure base name of ``path`` (worked out once for the candidates)."""
@@ -212,18 +279,9 @@ class StartFiles:
         if state_key in self._required:
             required = self._required[state_key]
         else:
-            try:
-                instrument = normalize_instrument(exposure.instrument or "")
-            except ConfigError:
-                required = None
-            else:
-                required = required_state(recipe, instrument)
-                save_states(recipe, required, instrument)  # validates save_steps
-            self._required[state_key] = required
-        if required is None:
-            return StartChoice(recipe.name, exposure.path, (), "", (), (),
-                               excluded=f"unknown instrument "
-                               f"{exposure.instrument!r}: cannot plan calibration")
+            required = self._required[state_key] = _required_or_why(recipe, exposure.instrument)
+        if isinstance(required, str):  # why the instrument cannot reach the state
+            return StartChoice(recipe.name, exposure.path, (), "", (), (), excluded=required)
         headers, products = self.headers, self._products
         view = headers.get(exposure.path, exposure) if headers else exposure
         found = products.get(self.base_name(exposure.path), []) if products else []
@@ -251,13 +309,20 @@ def choose_starts(exposures: Sequence[Exposure], recipes: Sequence[RecipeSpec],
     Raises
     ------
     ConfigError
-        Unknown steps, or steps the instrument does not have, naming the recipe.
+        Unknown step names in ``steps`` or ``save_steps``, naming the recipe. A candidate
+        whose instrument lacks a step the recipe needs is not an error: it is excluded
+        (a leftover of the recipe) with a reason naming the step and the instrument.
     """
     candidates: dict[str, list[Exposure]] = {}
     for recipe in recipes:
         check_step_names(recipe)
         types = set(parse_imtypes(recipe.rule.imtypes, recipe.rule.letters))
-        candidates[recipe.name] = [e for e in exposures if e.usable and e.imtype in types]
+        of_types = [e for e in exposures if e.usable and e.imtype in types]
+        # select first: an exposure it leaves out is grouping's leftover (with the
+        # keyword), whatever its instrument can or cannot run
+        if recipe.rule.select:
+            of_types = list(filter(_selector(recipe.rule.select), of_types))
+        candidates[recipe.name] = of_types
     # every candidate once (most are candidates of several recipes)
     unique = {e.path: e for cands in candidates.values() for e in cands}
     base_of = {path: exposure_base(path) for path in unique}

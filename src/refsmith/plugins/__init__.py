@@ -12,10 +12,12 @@ registry which plug-ins exist without importing the plug-ins' numerical dependen
 from refsmith.util.lazy import lazy_exports
 
 _WHERE = {
-    "REFTYPE_MODELS": "base", "PluginParams": "base", "ReffilePlugin": "base",
+    "REFTYPE_MODELS": "base", "Needs": "base", "ParamProblem": "base",
+    "PluginParams": "base", "ReffilePlugin": "base", "param_problems": "base",
     "GroupInputs": "inputs", "InputFile": "inputs", "Ramp": "inputs",
-    "BUILTIN_PLUGINS": "registry", "ENTRY_POINT_GROUP": "registry",
-    "PluginNotFoundError": "registry", "describe_plugins": "registry",
+    "BUILTIN_DECLARATIONS": "registry", "BUILTIN_PLUGINS": "registry",
+    "ENTRY_POINT_GROUP": "registry", "PluginNotFoundError": "registry",
+    "declared_plugin": "registry", "describe_plugins": "registry",
     "installed_plugins": "registry", "load_plugin": "registry",
     "ParameterError": "runner", "merge_params": "runner", "rejected_path": "runner",
     "run_combine_job": "runner", "run_reffile_job": "runner",

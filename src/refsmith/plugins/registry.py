@@ -17,9 +17,11 @@ from pydantic import BaseModel
 from refsmith.errors import RefsmithError
 
 __all__ = [
+    "BUILTIN_DECLARATIONS",
     "BUILTIN_PLUGINS",
     "ENTRY_POINT_GROUP",
     "PluginNotFoundError",
+    "declared_plugin",
     "describe_plugins",
     "installed_plugins",
     "load_plugin",
@@ -35,6 +37,16 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "bad_pixel_mask": "refsmith.plugins.builtin.badpix:BadPixelMaskPlugin",
 }
 """name -> ``module:Class`` of the plug-ins shipped with refsmith."""
+
+BUILTIN_DECLARATIONS: dict[str, str] = {
+    "readnoise": "refsmith.plugins.builtin.declarations:Readnoise",
+    "superbias": "refsmith.plugins.builtin.declarations:Superbias",
+    "dark": "refsmith.plugins.builtin.declarations:Dark",
+    "gain": "refsmith.plugins.builtin.declarations:Gain",
+    "bad_pixel_mask": "refsmith.plugins.builtin.declarations:BadPixelMask",
+}
+"""name -> ``module:Class`` of what each built-in declares (its base class, without
+``make``): what ``refsmith plan`` checks recipes against, without importing numpy."""
 
 _REQUIRED = ("name", "reftype", "Params", "make")
 
@@ -107,6 +119,23 @@ def load_plugin(name: str) -> type:
                               f"{', '.join(installed_plugins())})")
 
 
+def declared_plugin(name: str) -> type:
+    """The class that declares what plug-in ``name`` is (``name``, ``reftype``, ``needs``,
+    ``Params`` ...), for checks when a plan is made.
+
+    A built-in's declaration class (:data:`BUILTIN_DECLARATIONS`: no numerical code is
+    imported); any other plug-in's own class (:func:`load_plugin`, which imports it).
+
+    Raises
+    ------
+    PluginNotFoundError
+        As :func:`load_plugin`.
+    """
+    if name in BUILTIN_DECLARATIONS:
+        return _import(BUILTIN_DECLARATIONS[name])
+    return load_plugin(name)
+
+
 def describe_parameters(params_class: type[BaseModel]) -> list[dict[str, Any]]:
     """Name (the config key), type, default and help of every parameter of a model."""
     rows = []
@@ -130,6 +159,7 @@ def describe_plugins() -> list[dict[str, Any]]:
     -------
     list of dict
         ``name``, ``source`` (``module:Class``), ``reftype``, ``imtypes``, ``steps``,
+        ``needs`` (``all_of``, ``any_of``, ``ramps``; None: not declared),
         ``description``, ``parameters`` (list of ``name``/``type``/``default``/
         ``description``), or ``error`` for a plug-in that cannot be loaded.
     """
@@ -146,7 +176,15 @@ def describe_plugins() -> list[dict[str, Any]]:
             "reftype": plugin.reftype,
             "imtypes": getattr(plugin, "imtypes", ""),
             "steps": list(getattr(plugin, "steps", ()) or ()),
+            "needs": _needs(plugin),
             "description": getattr(plugin, "description", "") or "",
             "parameters": describe_parameters(plugin.Params),
         })
     return rows
+
+
+def _needs(plugin: type) -> dict[str, Any] | None:
+    needs = getattr(plugin, "needs", None)
+    if needs is None:
+        return None
+    return {"all_of": needs.all_of, "any_of": needs.any_of, "ramps": needs.ramps}

@@ -22,11 +22,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from refsmith.jobs.log import job_log
 from refsmith.jobs.records import CombineJob, ReffileJob
 from refsmith.jobs.result import CalibrationResult
+from refsmith.plugins.base import param_problems
 from refsmith.plugins.blocks import memory_budget
 from refsmith.plugins.inputs import load_group
 from refsmith.plugins.metadata import (
@@ -63,6 +62,10 @@ class _Failure(Exception):
     """A job failure whose message is meant for the user."""
 
 
+class _ConfigFailure(_Failure):
+    """A failure of the recipe's configuration: trying again cannot help."""
+
+
 def merge_params(plugin: type, recipe: str, config_params: Mapping[str, Any],
                  overrides: Mapping[str, Any] = {}) -> Any:
     """Validate plug-in defaults < config ``params`` < command-line overrides.
@@ -72,32 +75,13 @@ def merge_params(plugin: type, recipe: str, config_params: Mapping[str, Any],
     Raises
     ------
     ParameterError
-        Naming each bad key, where it came from and why.
+        Naming each bad key, where it came from and why (``refsmith plan`` reports the
+        same problems, from :func:`.base.param_problems`, with the config's file:line).
     """
-    merged: dict[str, Any] = {}
-    source: dict[str, str] = {}
-    for key, value in config_params.items():
-        merged[key], source[key] = value, "config params"
-    for key, value in overrides.items():
-        owner, dot, name = key.partition(".")
-        if dot and owner != recipe:
-            continue
-        name = name if dot else key
-        merged[name], source[name] = value, f"--param {recipe}.{name}"
-    try:
-        return plugin.Params.model_validate(merged)
-    except ValidationError as exc:
-        known = sorted(f.alias or n for n, f in plugin.Params.model_fields.items())
-        problems = []
-        for error in exc.errors():
-            key = str(error["loc"][0]) if error["loc"] else "?"
-            where = source.get(key, "default")
-            if error["type"] == "extra_forbidden":
-                problems.append(f"unknown parameter '{key}' ({where}); known: "
-                                f"{', '.join(known)}")
-            else:
-                problems.append(f"parameter '{key}' ({where}): {error['msg']}")
-        raise ParameterError(f"recipe '{recipe}': " + "; ".join(problems)) from None
+    params, problems = param_problems(plugin.Params, recipe, config_params, overrides)
+    if problems:
+        raise ParameterError(f"recipe '{recipe}': " + "; ".join(map(str, problems)))
+    return params
 
 
 def rejected_path(destination: Path) -> Path:
@@ -131,7 +115,7 @@ def _execute(kind: str, job: Any, log_path: str, overrides: Mapping[str, Any],
                 str(log_path), 0.0)
         log.info("refsmith %s job %s: recipe %s, plug-in %s -> %s", kind, job.id,
                  job.recipe, job.plugin, destination)
-        error = ""
+        error, permanent = "", False
         try:
             plugin = _plugin(job)
             params = merge_params(plugin, job.recipe, job.params, overrides)
@@ -154,10 +138,10 @@ def _execute(kind: str, job: Any, log_path: str, overrides: Mapping[str, Any],
             os.replace(final, destination)
             log.info("wrote %s", destination)
         except (ParameterError, _Failure) as exc:
-            error = str(exc)
+            error, permanent = str(exc), isinstance(exc, ParameterError | _ConfigFailure)
             log.error("job failed: %s", error)
         except PluginNotFoundError as exc:
-            error = f"recipe '{job.recipe}': {exc}"
+            error, permanent = f"recipe '{job.recipe}': {exc}", True
             log.error("job failed: %s", error)
         except (Exception, SystemExit) as exc:
             full = disk_full_error(exc, destination.parent)  # partial files still there
@@ -175,14 +159,15 @@ def _execute(kind: str, job: Any, log_path: str, overrides: Mapping[str, Any],
                 destination.unlink()  # never leave an older file at the final path
     seconds = time.perf_counter() - started
     return CalibrationResult(ok=not error, outputs=() if error else (str(destination),),
-                             error=error, log_path=str(log_path), seconds=seconds)
+                             error=error, log_path=str(log_path), seconds=seconds,
+                             permanent=permanent)
 
 
 def _plugin(job: Any) -> type:
     plugin = load_plugin(job.plugin)
     if job.reftype and str(job.reftype).lower() != str(plugin.reftype).lower():
-        raise _Failure(f"recipe '{job.recipe}' makes reftype '{job.reftype}' but plug-in "
-                       f"'{job.plugin}' makes '{plugin.reftype}'")
+        raise _ConfigFailure(f"recipe '{job.recipe}' makes reftype '{job.reftype}' but "
+                             f"plug-in '{job.plugin}' makes '{plugin.reftype}'")
     return plugin
 
 

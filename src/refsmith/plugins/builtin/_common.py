@@ -8,26 +8,12 @@ from typing import Any
 import numpy as np
 
 from refsmith.plugins.blocks import Block
+from refsmith.plugins.builtin.declarations import flag_value
 from refsmith.plugins.inputs import GroupInputs, InputFile
 from refsmith.plugins.stats import clipped_stats, pooled_sigma
 
 __all__ = ["dq_def", "fill_nonfinite", "flag_value", "pairs", "pooled_floor", "require_ramps",
            "scatter", "stack_copies"]
-
-
-def _pixel_flags() -> dict[str, int]:
-    from stdatamodels.jwst.datamodels import dqflags
-
-    return dict(dqflags.pixel)
-
-
-def flag_value(name: str) -> int:
-    """The JWST pixel DQ value of a flag name (ValueError naming the known ones)."""
-    flags = _pixel_flags()
-    try:
-        return int(flags[name.upper()])
-    except KeyError:
-        raise ValueError(f"unknown DQ flag {name!r}; JWST flags: {', '.join(flags)}") from None
 
 
 _DESCRIPTIONS = {

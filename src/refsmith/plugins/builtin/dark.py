@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from pydantic import Field
 
-from refsmith.plugins.base import PluginParams, ReffilePlugin
 from refsmith.plugins.blocks import Block
 from refsmith.plugins.builtin._common import (
     dq_def,
@@ -17,19 +15,11 @@ from refsmith.plugins.builtin._common import (
     require_ramps,
     stack_copies,
 )
+from refsmith.plugins.builtin.declarations import Dark, DarkParams
 from refsmith.plugins.inputs import GroupInputs
 from refsmith.plugins.stats import clipped_stats
 
 __all__ = ["DarkParams", "DarkPlugin", "integrations"]
-
-
-
-class DarkParams(PluginParams):
-    """Parameters of :class:`DarkPlugin`."""
-
-    sigma_clip: float = Field(4.0, ge=0, description="clip level over the integrations "
-                              "(sigma: the larger of the amplifier's pooled scatter and the "
-                              "pixel's own; 0: plain mean)")
 
 
 def integrations(block: Block) -> np.ndarray:
@@ -37,7 +27,7 @@ def integrations(block: Block) -> np.ndarray:
     return np.concatenate([ramp.data for ramp in block.ramps])
 
 
-class DarkPlugin(ReffilePlugin):
+class DarkPlugin(Dark):
     """Dark ramp (DN per group) with the exposures' readout pattern and NGROUPS.
 
     SCI ``(ngroups, ny, nx)``: sigma-clipped mean over every integration of every dark of
@@ -47,13 +37,6 @@ class DarkPlugin(ReffilePlugin):
     ramps (superbias, reference-pixel and linearity corrected, as the dark_current step
     expects its science data).
     """
-
-    name = "dark"
-    reftype = "dark"
-    imtypes = "D+"
-    steps = ("linearity-",)
-    description = "Dark: clipped mean ramp of superbias-corrected darks"
-    Params = DarkParams
 
     def make(self, group: GroupInputs, params: DarkParams, output_path: str) -> Any:
         from stdatamodels.jwst import datamodels

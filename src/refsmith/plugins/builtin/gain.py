@@ -6,11 +6,10 @@ import warnings
 from typing import Any
 
 import numpy as np
-from pydantic import Field
 
-from refsmith.plugins.base import PluginParams, ReffilePlugin
 from refsmith.plugins.blocks import RampBlock
 from refsmith.plugins.builtin._common import fill_nonfinite, require_ramps
+from refsmith.plugins.builtin.declarations import Gain, GainParams
 from refsmith.plugins.inputs import GroupInputs
 from refsmith.plugins.stats import clipped_stats
 
@@ -18,17 +17,6 @@ COPIES = 3.0  # the blocks, two pairs of group differences
 _MAD = 1.482602218505602  # sigma of a normal distribution per median absolute deviation
 
 __all__ = ["GainParams", "GainPlugin", "box_gain", "pair_statistics"]
-
-
-class GainParams(PluginParams):
-    """Parameters of :class:`GainPlugin`."""
-
-    box: int = Field(32, ge=2, description="size (pixels) of the square boxes one gain "
-                                           "value is measured in")
-    reject_sigma: float = Field(5.0, gt=0, description="leave out pixels whose signal or "
-                                "variance is this many robust sigma off in their box")
-    min_pixels: int = Field(16, ge=2, description="boxes with fewer usable pixels get the "
-                                                  "median gain of the other boxes")
 
 
 def pair_statistics(first: RampBlock, second: RampBlock) -> tuple[np.ndarray, np.ndarray]:
@@ -91,7 +79,7 @@ def box_gain(signal_f: np.ndarray, variance_f: np.ndarray, signal_d: np.ndarray,
     return full[:ny, :nx]
 
 
-class GainPlugin(ReffilePlugin):
+class GainPlugin(Gain):
     """Gain (e-/DN) by the photon transfer method, one value per box.
 
     For the flat pair F and the dark pair D: per pixel, the mean signal per group step
@@ -100,13 +88,6 @@ class GainPlugin(ReffilePlugin):
     outlier (hot, dead, noisy) are left out and ``g = 2 (S_F - S_D) / (V_F - V_D)``
     (read noise and dark shot noise cancel). Inputs: ``linearity-`` ramps.
     """
-
-    name = "gain"
-    reftype = "gain"
-    imtypes = "DDFF"
-    steps = ("linearity-",)
-    description = "Gain from the photon transfer of a flat pair and a dark pair"
-    Params = GainParams
 
     def make(self, group: GroupInputs, params: GainParams, output_path: str) -> Any:
         from stdatamodels.jwst import datamodels

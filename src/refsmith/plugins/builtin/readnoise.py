@@ -5,25 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from pydantic import Field
 
-from refsmith.plugins.base import PluginParams, ReffilePlugin
 from refsmith.plugins.blocks import Block
 from refsmith.plugins.builtin._common import fill_nonfinite, pairs, pooled_floor, require_ramps
+from refsmith.plugins.builtin.declarations import Readnoise, ReadnoiseParams
 from refsmith.plugins.inputs import GroupInputs
 from refsmith.plugins.stats import clipped_stats
 
 __all__ = ["ReadnoiseParams", "ReadnoisePlugin", "pair_cds"]
 
 COPIES = 3.0  # the blocks (10 bytes a sample of a pair), the difference, the CDS, results
-
-
-class ReadnoiseParams(PluginParams):
-    """Parameters of :class:`ReadnoisePlugin`."""
-
-    sigma_clip: float = Field(4.0, ge=0, description="clip CDS samples beyond this many "
-                              "sigma (the larger of the amplifier's pooled scatter and the "
-                              "pixel's own; 0: no clipping)")
 
 
 def pair_cds(block: Block) -> np.ndarray:
@@ -41,7 +32,7 @@ def pair_cds(block: Block) -> np.ndarray:
     return samples[0] if len(samples) == 1 else np.concatenate(samples)
 
 
-class ReadnoisePlugin(ReffilePlugin):
+class ReadnoisePlugin(Readnoise):
     """Per-pixel read noise (DN) as the pipeline reads it: the noise of a CDS of frames.
 
     For each dark pair the two ramps are subtracted and differenced group to group: these
@@ -52,14 +43,6 @@ class ReadnoisePlugin(ReffilePlugin):
     and what the jump step takes as CDS noise. Individual files combine as variances.
     Inputs: ``dq_init-`` ramps (no step that changes the noise).
     """
-
-    name = "readnoise"
-    reftype = "readnoise"
-    imtypes = "DD"
-    steps = ("dq_init-",)
-    description = "CDS read noise from a dark pair difference"
-    combine_as = "variance"
-    Params = ReadnoiseParams
 
     def make(self, group: GroupInputs, params: ReadnoiseParams, output_path: str) -> Any:
         from stdatamodels.jwst import datamodels

@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from pydantic import Field
 
-from refsmith.plugins.base import PluginParams, ReffilePlugin
 from refsmith.plugins.blocks import Block
 from refsmith.plugins.builtin._common import (
     dq_def,
@@ -17,23 +15,11 @@ from refsmith.plugins.builtin._common import (
     require_ramps,
     stack_copies,
 )
+from refsmith.plugins.builtin.declarations import Superbias, SuperbiasParams
 from refsmith.plugins.inputs import GroupInputs
 from refsmith.plugins.stats import clipped_stats, robust_zscore
 
 __all__ = ["SuperbiasParams", "SuperbiasPlugin", "first_groups"]
-
-
-
-
-class SuperbiasParams(PluginParams):
-    """Parameters of :class:`SuperbiasPlugin`."""
-
-    sigma_clip: float = Field(4.0, ge=0, description="clip level over the first groups "
-                              "(sigma: the larger of the amplifier's pooled scatter and the "
-                              "pixel's own; 0: plain mean)")
-    unreliable_sigma: float = Field(
-        10.0, gt=0, description="flag UNRELIABLE_BIAS where the scatter of a pixel's first "
-                                "groups is this many robust sigma above the typical scatter")
 
 
 def first_groups(block: Block) -> np.ndarray:
@@ -41,7 +27,7 @@ def first_groups(block: Block) -> np.ndarray:
     return np.concatenate([ramp.data[:, 0] for ramp in block.ramps])
 
 
-class SuperbiasPlugin(ReffilePlugin):
+class SuperbiasPlugin(Superbias):
     """Bias level (DN) per pixel with its uncertainty.
 
     SCI: sigma-clipped mean over every integration of every dark of the first group (the
@@ -50,13 +36,6 @@ class SuperbiasPlugin(ReffilePlugin):
     usable or the scatter is abnormal. Inputs: ``dq_init-`` ramps (before superbias, so the
     bias is still in the data).
     """
-
-    name = "superbias"
-    reftype = "superbias"
-    imtypes = "D+"
-    steps = ("dq_init-",)
-    description = "Superbias: clipped mean of the first group of darks"
-    Params = SuperbiasParams
 
     def make(self, group: GroupInputs, params: SuperbiasParams, output_path: str) -> Any:
         from stdatamodels.jwst import datamodels
