@@ -256,12 +256,17 @@ def _plan(config: Any, inputs: Sequence[str], run_dir: Path, options: RunOptions
     force_calibration = options.force_redo in ("calibration", "all")
     references = dict(config.pipeline.references)
     jwst_version = installed_jwst_version()
-    plan = build_plan(config, inputs, run_dir=str(run_dir), use_cache=options.use_cache)
+
+    def replan() -> Any:
+        return build_plan(config, inputs, run_dir=str(run_dir), use_cache=options.use_cache,
+                          params=options.params)
+
+    plan = replan()
     if force_calibration:
         stale = {p: "--force-redo" for p in store_products_of(plan, store_dir)}
         if stale:
             summary.superseded += supersede(stale)
-            plan = build_plan(config, inputs, run_dir=str(run_dir), use_cache=options.use_cache)
+            plan = replan()
     for _ in range(5):  # a superseded product may reveal an older one that is stale too
         reasons = {p: stale_reason(p, references, jwst_version)
                    for p in store_products_used(plan, store_dir)}
@@ -269,7 +274,7 @@ def _plan(config: Any, inputs: Sequence[str], run_dir: Path, options: RunOptions
         if not stale:
             break
         summary.superseded += supersede(stale)
-        plan = build_plan(config, inputs, run_dir=str(run_dir), use_cache=options.use_cache)
+        plan = replan()
     return plan
 
 

@@ -133,19 +133,19 @@ def test_status_reports_states_and_failure_logs(one_go, capsys):
     assert report["counts"]["failed"] >= 1 and report["counts"]["running"] == 0
     failure = report["failures"][0]
     assert failure["log_tail"] and "ReaderError" in " ".join(failure["log_tail"])
-    assert main(["status", str(one_go["run_dir"]), "--format", "json"]) == 0
+    assert main(["status", str(one_go["run_dir"]), "--format", "json"]) == 1  # failures
     printed = json.loads(capsys.readouterr().out)
     assert printed["counts"] == report["counts"]
     assert {j["state"] for j in printed["jobs"]} >= {"done", "failed", "blocked"}
     # text: failed and blocked jobs always listed, finished ones only the --recent last
-    assert main(["status", str(one_go["run_dir"]), "--recent", "0"]) == 0
+    assert main(["status", str(one_go["run_dir"]), "--recent", "0"]) == 1
     text = capsys.readouterr().out
     failed = [j["id"] for j in report["jobs"] if j["state"] in ("failed", "blocked")]
     assert failed and all(job in text for job in failed)
     done = [j["id"] for j in report["jobs"] if j["state"] == "done"]
     assert not any(job in text for job in done)
     assert f"not listed: {len(done)} done" in text
-    assert main(["status", str(one_go["run_dir"]), "--all"]) == 0
+    assert main(["status", str(one_go["run_dir"]), "--all"]) == 1
     text = capsys.readouterr().out
     assert all(j["id"] in text for j in report["jobs"]) and "not listed" not in text
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import shlex
 import sys
 from collections import Counter
@@ -21,7 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from refsmith.cli.columns import table_text
-from refsmith.cli.parser import build_parser
+from refsmith.cli.parser import build_parser, json_error, wants_json
 from refsmith.errors import RefsmithError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -65,6 +66,13 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=1) + "\n")
 
 
+def user_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/refsmith`` (default ``~/.cache/refsmith``): where ``refsmith scan``
+    without a config keeps its header cache."""
+    base = os.environ.get("XDG_CACHE_HOME", "").strip()
+    return (Path(base) if base else Path.home() / ".cache") / "refsmith"
+
+
 # ---------------------------------------------------------------- commands
 
 
@@ -73,7 +81,10 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     path = Path(args.path)
     write_example(path, overwrite=args.force)
-    out.print(f"wrote {path} (a commented example config; edit inputs and recipes)")
+    if args.format == "json":
+        print_json({"config": str(path.resolve())})
+    else:
+        out.print(f"wrote {path} (a commented example config; edit inputs and recipes)")
     return EXIT_OK
 
 
@@ -86,8 +97,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if not inputs:
         raise RefsmithError("nothing to scan: give files, directories, globs or @list files")
     cache = None
-    if not args.no_cache:
-        cache = output_root(config) / "catalog.sqlite"
+    if not args.no_cache:  # no config: the user's cache directory, not ./refsmith_out
+        cache = (output_root(config) if args.config else user_cache_dir()) / "catalog.sqlite"
         cache.parent.mkdir(parents=True, exist_ok=True)
     with progress_bar("reading headers") as update:
         catalog = scan(inputs, catalog_options(config, cache), base_dir=config.base_dir,
@@ -112,6 +123,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
                               "ngr", "mjd", "done steps / reason"), rows, right={6, 7},
                              styles=[None if e.usable else "red" for e in catalog.exposures]))
     err.print(catalog.summary_line())
+    err.print(f"header cache: {cache}" if cache else "header cache: none (--no-cache)",
+              markup=False)
     return EXIT_OK
 
 
@@ -137,6 +150,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     # would scan them all several times and free nothing (0.15 s of 10,000 files).
     gc.disable()
     config = load(args.config)
+    if args.new_run:  # the next numbered run, for the lock and the plan alike
+        args.run_dir = str(run_dir_for(config, args.run_dir, new_run=True))
     # the run directory's lock: never rewrite the plan.json of a run in progress
     with RunLock(run_dir_for(config, args.run_dir), command="plan").held():
         return _plan_locked(args, config)
@@ -147,6 +162,9 @@ def _plan_locked(args: argparse.Namespace, config: Any) -> int:
     from refsmith.plan_files import write_run_dir
     from refsmith.util.files import disk_full_stops
 
+    if args.show_commands and args.format == "json":
+        raise RefsmithError("--show-commands writes the commands to stdout, --format json the "
+                            "plan: choose one (plan.json holds every job's argv)")
     with progress_bar("reading headers") as update:
         plan = build_plan(config, args.inputs, run_dir=args.run_dir,
                           use_cache=not args.no_cache, progress=update)
@@ -159,79 +177,120 @@ def _plan_locked(args: argparse.Namespace, config: Any) -> int:
         paths = write_run_dir(plan)
     for warning in plan.warnings:
         err.print(f"[yellow]warning:[/] {escape(warning)}")
+    nothing = nothing_to_make(plan)
     if args.format == "json":  # exactly the plan.json just written
         sys.stdout.flush()
         sys.stdout.buffer.write(paths["plan.json"].read_bytes())
         sys.stdout.buffer.flush()
-        return EXIT_OK
+        return warn_nothing_to_make(nothing)
     for missing in plan.catalog.discovery.missing:
         err.print(f"[yellow]warning:[/] {escape(missing)}: no such file, or nothing matched")
-    out.print(f"catalog: {plan.catalog.summary_line()}")
-    print_unusable_reasons(plan.catalog.exposures)
-    out.print(table_text(("recipe", "partition", "groups", "left out"), [
+    # with --show-commands stdout is a script (the commands only): the summary goes to stderr
+    summary = err if args.show_commands else out
+    summary.print(f"catalog: {plan.catalog.summary_line()}")
+    print_unusable_reasons(plan.catalog.exposures, summary)
+    summary.print(table_text(("recipe", "partition", "groups", "left out"), [
         (row["recipe"], row["partition"], str(row["groups"]), str(row["left_out"]))
         for row in summary_rows(plan)], right={2, 3}))
-    print_calibration_summary(plan)
+    print_calibration_summary(plan, summary)
     if args.show_commands and plan.calibration.calibration_jobs:  # shell-quoted; one print
         out.print("\n".join(shlex.join(job.argv) for job in plan.calibration.calibration_jobs),
                   markup=False)
-    out.print(f"plan written to {plan.run_dir / 'plan.json'} (nothing was executed)")
-    return EXIT_OK
+    elif args.show_commands:
+        err.print("no calibration job: no command to show")
+    summary.print(f"plan written to {plan.run_dir / 'plan.json'} (nothing was executed)")
+    return warn_nothing_to_make(nothing)
 
 
-def print_unusable_reasons(exposures, most: int = 5) -> None:
+def nothing_to_make(plan: Any) -> str:
+    """Why ``plan`` makes nothing (no recipe formed a group), or '' when it makes something."""
+    if plan.groups:
+        return ""
+    exposures = plan.catalog.exposures
+    usable = sum(1 for e in exposures if e.usable)
+    if not usable:
+        return (f"none of the {len(exposures)} input files is usable (the reasons: refsmith "
+                "scan): nothing to make")
+    return (f"no recipe formed a group from the {usable} usable input files: nothing to make "
+            f"(each candidate's reason: {plan.run_dir / 'leftovers.ecsv'}; refsmith explain "
+            "CONFIG FILE for one file)")
+
+
+def warn_nothing_to_make(reason: str) -> int:
+    """Print the warning of :func:`nothing_to_make` if any; the exit code (1 if so)."""
+    if not reason:
+        return EXIT_OK
+    err.print(f"[yellow]warning:[/] {escape(reason)}")
+    return EXIT_FAILED
+
+
+def print_unusable_reasons(exposures, console: Console = out, most: int = 5) -> None:
     """The commonest reasons files are unusable, with counts (details: scan, explain)."""
-    from collections import Counter
-
     reasons = Counter(e.reason for e in exposures if not e.usable)
     for reason, count in reasons.most_common(most):
-        out.print(f"  {count} unusable: {reason}", markup=False)
+        console.print(f"  {count} unusable: {reason}", markup=False)
     if len(reasons) > most:
-        out.print(f"  ... and {len(reasons) - most} other reasons (see refsmith scan)")
+        console.print(f"  ... and {len(reasons) - most} other reasons (see refsmith scan)")
 
 
-def print_calibration_summary(plan) -> None:
+def print_calibration_summary(plan, console: Console = out) -> None:
     stats = dict(plan.calibration.stats)
     if not stats:
         return
-    out.print(table_text(("recipe", "at required state", "calibration jobs", "step runs saved"), [
-        (recipe, str(row.get("already_at_required_state", 0)), str(row.get("jobs", 0)),
-         str(row.get("step_executions_saved", 0)))
-        for recipe, row in stats.items()], right={1, 2, 3}))
-    out.print(f"{len(plan.calibration.calibration_jobs)} calibration jobs, "
-              f"{len(plan.calibration.reffile_jobs)} reference-file jobs, "
-              f"{len(plan.calibration.combine_jobs)} combine jobs")
+    console.print(table_text(
+        ("recipe", "at required state", "calibration jobs", "step runs saved"), [
+            (recipe, str(row.get("already_at_required_state", 0)), str(row.get("jobs", 0)),
+             str(row.get("step_executions_saved", 0)))
+            for recipe, row in stats.items()], right={1, 2, 3}))
+    console.print(f"{len(plan.calibration.calibration_jobs)} calibration jobs, "
+                  f"{len(plan.calibration.reffile_jobs)} reference-file jobs, "
+                  f"{len(plan.calibration.combine_jobs)} combine jobs")
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from refsmith.cli.explain import explain
+    from refsmith.cli.explain import account
 
     target = Path(args.config_or_run)
-    config_path = str(target)
+    config_path, inputs = str(target), list(args.inputs)
     if target.is_dir():
         plan_json = target / "plan.json"
         if not plan_json.is_file():
             raise RefsmithError(f"{target}: no plan.json here; give a config or a run directory")
         import orjson  # 0.1 s for the 40 MB of 10,000 files; json takes 0.6 s
 
-        config_path = orjson.loads(plan_json.read_bytes())["config"]
+        recorded = orjson.loads(plan_json.read_bytes())
+        config_path = recorded["config"]
+        # the run's inputs: the files its plan catalogued (a legacy config names none)
+        inputs = [e["path"] for e in recorded["exposures"]] + inputs
     config = load(config_path)
-    text = explain(config, args.file, run_dir=str(target) if target.is_dir() else None)
-    out.print(text, markup=False)
+    if target.is_dir():  # those files only, not what inputs.paths would find today
+        config = config.model_copy(update={
+            "inputs": config.inputs.model_copy(update={"paths": []})})
+    text, record = account(config, args.file, inputs,
+                           run_dir=str(target) if target.is_dir() else None)
+    if args.format == "json":
+        print_json(record)
+    else:
+        out.print(text, markup=False)
     return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from refsmith.cli.demo import run_demo
 
-    return run_demo(Path(args.directory), out)
+    if args.format == "json":  # the account on stderr, the results as JSON on stdout
+        return run_demo(Path(args.directory), err, workers=args.workers, as_json=True)
+    return run_demo(Path(args.directory), out, workers=args.workers)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from refsmith.plan import run_dir_for
     from refsmith.running import RunOptions, run
 
     params = parse_params(args.param)
     config = load(args.config)
+    if args.new_run:  # the next numbered run, planned then run
+        args.run_dir = str(run_dir_for(config, args.run_dir, new_run=True))
     options = RunOptions(
         run_dir=args.run_dir, executor=args.executor, workers=args.workers,
         retries=args.retries, max_memory=args.max_memory,
@@ -242,13 +301,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         params=params, report=not args.no_report,
     )
     summary = run(config, args.inputs, options, stream=sys.stderr)
+    # no job at all: no recipe formed a group; exit 1 with a warning, as refsmith plan
+    nothing = "" if summary.jobs else (
+        "no recipe formed a group: nothing to make (each candidate's reason: "
+        f"{summary.run_dir / 'leftovers.ecsv'}; refsmith explain CONFIG FILE for one file)")
     if args.format == "json":
-        print_json(summary.to_dict())
-        return summary.exit_code
+        code = summary.exit_code or (EXIT_FAILED if nothing else EXIT_OK)
+        print_json({**summary.to_dict(), "exit_code": code})
+        return summary.exit_code or warn_nothing_to_make(nothing)
     if summary.dry_run:
         out.print(f"dry run: {summary.jobs} jobs planned in {summary.run_dir / 'plan.json'} "
                   "(nothing was executed)")
-        return summary.exit_code
+        return summary.exit_code or warn_nothing_to_make(nothing)
     for product in summary.superseded:
         err.print(f"[yellow]superseded[/] {escape(product['path'])}: "
                   f"{escape(product['reason'])}")
@@ -275,7 +339,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     elif summary.report_error:
         err.print(f"[yellow]no report:[/] {escape(summary.report_error)}")
     out.print(f"details: refsmith status {summary.run_dir}", markup=False)
-    return summary.exit_code
+    return summary.exit_code or warn_nothing_to_make(nothing)
 
 
 def parse_params(items: Sequence[str]) -> dict[str, Any]:
@@ -297,9 +361,30 @@ def parse_params(items: Sequence[str]) -> dict[str, Any]:
 def cmd_report(args: argparse.Namespace) -> int:
     from refsmith.report.build import build_report
 
-    path = build_report(Path(args.run_dir))
-    out.print(f"report: {path}", markup=False)
+    path = build_report(run_dir_of(args.run_dir))
+    if args.format == "json":
+        print_json({"report": str(path)})
+    else:
+        out.print(f"report: {path}", markup=False)
     return EXIT_OK
+
+
+def run_dir_of(target: str) -> Path:
+    """The run directory ``target`` names: itself if a directory, else the run directory of
+    the config file ``target`` (``<output.root>/<output.run>``, as ``refsmith run`` uses)."""
+    from refsmith.config.loading import load_config
+    from refsmith.plan import run_dir_for
+
+    path = Path(target).expanduser()
+    if path.is_dir():
+        return path
+    if not path.is_file():
+        raise RefsmithError(f"{target}: no such run directory or config file")
+    run_dir = run_dir_for(load_config(path))  # its notices were shown by plan and run
+    if not run_dir.is_dir():
+        raise RefsmithError(f"{target}: its run directory {run_dir} does not exist yet "
+                            f"(refsmith plan or run {target} makes it)")
+    return run_dir
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
@@ -337,10 +422,13 @@ def status_rows(jobs: Sequence[dict[str, Any]], recent: int) -> list[dict[str, A
 def cmd_status(args: argparse.Namespace) -> int:
     from refsmith.running import status
 
-    report = status(args.run_dir, tail=args.tail)
+    report = status(run_dir_of(args.run_dir), tail=args.tail)
+    # 1 when a job failed or is blocked by one, as for refsmith run
+    code = EXIT_FAILED if any(job["state"] in ("failed", "blocked")
+                              for job in report["jobs"]) else EXIT_OK
     if args.format == "json":
         print_json(report)
-        return EXIT_OK
+        return code
     counts = ", ".join(f"{n} {state}" for state, n in report["counts"].items() if n)
     out.print(f"{report['run_dir']}: {counts or 'no jobs'}")
     if report["active"]:
@@ -369,7 +457,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         out.print(f"  log: {failure['log']}", markup=False)
         for line in failure["log_tail"]:
             out.print(f"  | {line}", markup=False)
-    return EXIT_OK
+    return code
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -387,14 +475,27 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``refsmith`` console script; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    """Entry point of the ``refsmith`` console script; returns the exit code.
+
+    Under ``--format json`` an error (a usage error too) is one JSON object on stderr,
+    ``{"error": "...", "exit_code": n}``; otherwise a line ``error: ...``.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    as_json = wants_json(argv)
+    args = build_parser(json_errors=as_json).parse_args(argv)
     try:
         return COMMANDS[args.command](args)
     except RefsmithError as error:
-        err.print(f"[red]error:[/] {escape(str(error))}")
-        return getattr(error, "exit_code", EXIT_USAGE)  # 1: the run stopped (disk full)
+        code = getattr(error, "exit_code", EXIT_USAGE)  # 1: the run stopped (disk full)
+        if as_json:
+            json_error(str(error), code)
+        else:
+            err.print(f"[red]error:[/] {escape(str(error))}")
+        return code
     except KeyboardInterrupt:
-        err.print("interrupted")
+        if as_json:
+            json_error("interrupted", 130)
+        else:
+            err.print("interrupted")
         return 130
 

@@ -227,8 +227,14 @@ def compare_with_truth(final_dir: Path, refs_dir: Path) -> dict[str, dict[str, f
     return results
 
 
-def run_demo(directory: Path, console: Console) -> int:
-    """Write the demo data set (once), then run the whole chain on it, off-line."""
+def run_demo(directory: Path, console: Console, *, workers: int | None = None,
+             as_json: bool = False) -> int:
+    """Write the demo data set (once), then run the whole chain on it, off-line.
+
+    ``workers``: local worker processes (``--workers``; default: the demo config's 2).
+    ``as_json``: also write the results as one JSON object on stdout (the account still
+    goes to ``console``: give one on stderr).
+    """
     from refsmith.config.loading import load_config
     from refsmith.running import RunOptions, run, status
 
@@ -257,14 +263,24 @@ def run_demo(directory: Path, console: Console) -> int:
         product = process_one_exposure(directory)
         console.print(f"processed one exposure to dq_init with the pipeline: {product}",
                       markup=False)
-    summary = run(load_config(config_path), options=RunOptions(progress="auto"),
-                  stream=sys.stderr)
+    summary = run(load_config(config_path),
+                  options=RunOptions(progress="auto", workers=workers), stream=sys.stderr)
     _print_summary(summary, status(summary.run_dir), console)
+    found: dict[str, dict[str, float]] = {}
     if not summary.exit_code and (summary.run_dir / "final").is_dir():
-        _print_truth(summary.run_dir / "final", directory / "refs", console)
+        found = _print_truth(summary.run_dir / "final", directory / "refs", console)
     example = exposure_name(*PARTLY_PROCESSED, DETECTORS[PARTLY_PROCESSED[0]])
     console.print(f"explain a file: refsmith explain {config_path} {example}", markup=False)
     console.print(f"done in {time.perf_counter() - started:.1f} s")
+    if as_json:
+        import json
+
+        final = summary.run_dir / "final"
+        sys.stdout.write(json.dumps({
+            "directory": str(directory), "config": str(config_path), "run": summary.to_dict(),
+            "final_files": [str(path) for path in sorted(final.rglob("*.fits"))],
+            "recovered_over_injected": found,
+        }, indent=1) + "\n")
     return summary.exit_code
 
 
@@ -307,14 +323,16 @@ def _print_summary(summary: Any, state: dict[str, Any], console: Console) -> Non
         console.print(f"[red]no report[/]: {summary.report_error}", markup=False)
 
 
-def _print_truth(final_dir: Path, refs_dir: Path, console: Console) -> None:
+def _print_truth(final_dir: Path, refs_dir: Path, console: Console
+                 ) -> dict[str, dict[str, float]]:
     try:
         found = compare_with_truth(final_dir, refs_dir)
     except OSError:  # the config was edited: not every final file is made
-        return
+        return {}
     for detector, r in found.items():
         console.print(
             f"{detector} recovered/injected: CDS read noise {r['readnoise']:.3f}, gain "
             f"{r['gain']:.3f}, dark rate {r['dark_rate']:.2f} DN/s ({DARK_RATE}), superbias "
             f"residual {r['superbias']:.2f} DN rms, bad pixels {r['bad_found']}/"
             f"{r['bad_injected']} found ({r['bad_false']} false)", markup=False)
+    return found

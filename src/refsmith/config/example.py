@@ -13,7 +13,7 @@ from refsmith.errors import ConfigError
 EXAMPLE_CONFIG = r"""# refsmith configuration (written by `refsmith init`; edit inputs and recipes).
 # Relative paths are relative to this file; ~ and $ENVIRONMENT_VARIABLES are expanded.
 
-instrument: nircam                 # optional; taken from the headers when absent
+instrument: nircam                 # optional: only this instrument's files (absent: every one)
 
 inputs:
   paths: ["raw/"]                  # files, directories, globs, @list.txt; CLI args add to these

@@ -45,20 +45,23 @@ everything it translated differently or ignored.
 
 | mkrefs.cfg | refsmith |
 |---|---|
-| `reflabels`, one section per reflabel | `recipes` (plugin = the reflabel name; extra keys -> `params`) |
+| `reflabels`, one section per reflabel | `recipes`: plugin = the reflabel name if a plug-in of that name is installed, else the built-in of its reftype (`rdnoise_nircam` -> `readnoise`, `bpm` -> `bad_pixel_mask`), with a notice |
 | `<reflabel>.reftype`, `.imtypes` | `reftype` (`bpm` -> `mask`, `rdnoise` -> `readnoise`), `imtypes` |
-| `<reflabel>.ssbsteps` / `.ssb_save_steps` | `steps` (`rate` = ramp_fit) / `save_steps` |
-| `inputfiles.dark_pattern`, `flat_pattern` | filename rules in `classify` (`pattern`), as jwst_reffiles matched them |
+| `<reflabel>.ssbsteps` / `.ssb_save_steps` | `steps` (`rate` = ramp_fit) / `save_steps` (`None`, empty, `[]`: nothing to save) |
+| other `<reflabel>` keys | `params`, checked by the plug-in at plan time (`author`, `description`, `pedigree`, `useafter` are every plug-in's; `history`: ignored, refsmith writes HISTORY). A built-in standing in for a reflabel gets only those: the others were jwst_reffiles' own plug-in's (a notice lists them; `--param LABEL.KEY=VALUE` sets the built-in's) |
+| `inputfiles.dark_pattern`, `flat_pattern` | filename rules in `classify` (`pattern`), matched like jwst_reffiles on the name given (a symlink's own name) |
 | `inputfiles.basenamepattern` | `inputs.pattern` |
 | `inputfiles.mjdobs_fitskey` / `dateobs_fitskey` + `timeobs_fitskey` | `inputs.time` |
 | `inputfiles.requiredfitskeys`, `optionalfitskeys` | `inputs.required_keywords`, `optional_keywords` |
 | `DD`/`FF`/`DDFF.max_Delta_MJD` | `max_days` |
 | (grouping by detector) | `group_by: [DETECTOR]` |
-| `output.outrootdir`/`outsubdir`/`runID` (`AUTO` = next free number) | `output.root` / `output.run` |
+| `output.outrootdir`/`outsubdir` | `output.root` |
+| `output.runID`: a number / `AUTO` / empty | `output.run`: `run<N>` / `run###` (the latest run; `plan`/`run --new-run` start the next, like `mkrefs.py -n`) / `outsubdir` itself |
 | `ssbdir`, `pipeline_prod_search_dir` | `pipeline.search_dirs` |
 | `reffile4ssb` | `pipeline.references` |
+| `test4ssb: True` / `test4datamodel: True` | `params: {validate: pipeline}` / `{validate: datamodel}` on every recipe (a reflabel's own wins) |
 | `batch` (Condor/Slurm/PBS) | `execution.executor: dask` + `execution.cluster.kind` |
-| `validation`, `test4ssb`, `tempdatadir`, ... | a notice (never implemented there) |
+| `validation`, `tempdatadir`, ... | a notice |
 """
 
 
