@@ -150,3 +150,16 @@ def test_a_lock_where_no_directory_can_be_made_is_a_clear_error(tmp_path):
     blocker.write_text("not a directory")
     with pytest.raises(RefsmithError, match=f"cannot create {blocker / 'run'}: "):
         RunLock(blocker / "run").acquire()
+
+
+def test_a_run_directory_the_lock_made_goes_with_it_when_nothing_was_written(tmp_path):
+    with RunLock(tmp_path / "failed-plan").held():  # e.g. a plan that found no input
+        pass
+    assert not (tmp_path / "failed-plan").exists()
+    with RunLock(tmp_path / "planned").held():
+        (tmp_path / "planned" / "plan.json").write_text("{}")
+    assert sorted(p.name for p in (tmp_path / "planned").iterdir()) == ["plan.json", "run.lock"]
+    (tmp_path / "existing").mkdir()
+    with RunLock(tmp_path / "existing").held():
+        pass
+    assert [p.name for p in (tmp_path / "existing").iterdir()] == ["run.lock"]

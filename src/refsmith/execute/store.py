@@ -431,12 +431,14 @@ class RunLock:
         self.path = Path(run_dir) / "run.lock"
         self.command = command
         self._fd: int | None = None
+        self._made_dir = False  # acquire created the run directory
 
     def acquire(self) -> None:
         """Take the lock, or raise :class:`RunLockedError` naming the holder."""
         import fcntl
 
         try:
+            self._made_dir = not self.path.parent.exists()
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
@@ -489,10 +491,15 @@ class RunLock:
             os.close(fd)
 
     def release(self) -> None:
-        """Release the lock (idempotent)."""
+        """Release the lock (idempotent). A run directory that acquiring it created and
+        that holds nothing else (a plan that failed) is removed with it."""
         if self._fd is not None:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, 0)
+            with contextlib.suppress(OSError):
+                if self._made_dir and os.listdir(self.path.parent) == [self.path.name]:
+                    self.path.unlink()
+                    self.path.parent.rmdir()
             os.close(self._fd)
             self._fd = None
 
