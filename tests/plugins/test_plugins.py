@@ -92,6 +92,19 @@ def test_entry_points_add_third_party_plugins(monkeypatch):
     assert offset["default"] == 0.0 and "added to the bias" in offset["description"]
 
 
+def test_plugins_command_shows_needs_and_a_plugin_that_cannot_load(monkeypatch, capsys):
+    from refsmith.cli import main
+
+    broken = metadata.EntryPoint(name="broken_bias", value="no_such_module_xyz:Thing",
+                                 group=registry.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(registry.metadata, "entry_points",
+                        lambda group: [broken] if group == registry.ENTRY_POINT_GROUP else [])
+    assert main(["plugins"]) == 0
+    text = capsys.readouterr().out
+    assert "broken_bias (no_such_module_xyz:Thing): cannot be loaded:" in text
+    assert "needs: groups holding DDFF; ramps (steps stopping before ramp_fit)" in text
+
+
 def test_describe_plugins_lists_builtins_with_parameters():
     rows = {row["name"]: row for row in describe_plugins()}
     assert set(BUILTIN_PLUGINS) <= set(rows)

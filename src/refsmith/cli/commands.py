@@ -395,16 +395,30 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         print_json(plugins)
         return EXIT_OK
     for plugin in plugins:
+        if plugin.get("error"):
+            out.print(f"[bold]{escape(plugin['name'])}[/] ({escape(plugin['source'])}): "
+                      f"cannot be loaded: {escape(plugin['error'])}")
+            continue
         out.print(f"[bold]{escape(plugin['name'])}[/] ({escape(plugin['source'])}): reftype "
                   f"{plugin['reftype']}, imtypes {plugin['imtypes']}, "
                   f"steps {', '.join(plugin['steps']) or 'raw'}")
         if plugin.get("description"):
             out.print(f"  {plugin['description']}", markup=False)
+        if plugin.get("needs"):
+            out.print(f"  needs: {needs_text(plugin['needs'])}", markup=False)
         out.print(table_text(("parameter", "type", "default", "meaning"), [
             (param["name"], str(param["type"]), repr(param["default"]),
              param.get("description") or "")
             for param in plugin["parameters"]]))
     return EXIT_OK
+
+
+def needs_text(needs: dict[str, Any]) -> str:
+    """What a plug-in's ``needs`` asks of its recipes, in words."""
+    parts = [*([f"groups holding {needs['all_of']}"] if needs.get("all_of") else []),
+             *([f"at least one of {needs['any_of']}"] if needs.get("any_of") else []),
+             *(["ramps (steps stopping before ramp_fit)"] if needs.get("ramps") else [])]
+    return "; ".join(parts) or "nothing declared"
 
 
 def status_rows(jobs: Sequence[dict[str, Any]], recent: int) -> list[dict[str, Any]]:
