@@ -23,6 +23,7 @@ from refsmith.catalog.catalog import Catalog, header_reader, scan
 from refsmith.catalog.classify import letters
 from refsmith.catalog.options import CatalogOptions, TimeSpec
 from refsmith.config.config import Config
+from refsmith.config.loading import locate
 from refsmith.config.values import suggest
 from refsmith.detector1.memory import SHAPE_KEYWORDS
 from refsmith.detector1.steps import APPLICABILITY_KEYWORDS
@@ -458,37 +459,12 @@ class ConfigLocator:
         except (OSError, UnicodeDecodeError, yaml.YAMLError):
             pass  # no line numbers
 
-    def origin(self, loc: tuple[str, ...]) -> tuple[tuple[Any, ...], bool]:
-        """The key path in the file (legacy: the key it came from) and whether it differs."""
-        for size in range(len(loc), 0, -1):
-            if loc[:size] in self.origins:
-                return (*self.origins[loc[:size]], *loc[size:]), True
-        return loc, False
-
     def line(self, loc: tuple[str, ...] | None) -> int:
         """1-based line of the deepest key found along ``loc`` (0: none)."""
-        import yaml
-
-        if loc is None:
-            return 0
-        node, line = self.root, 0
-        for part in self.origin(loc)[0]:
-            if not isinstance(node, yaml.MappingNode):
-                break
-            match = [(k, v) for k, v in node.value if str(k.value) == str(part)] or \
-                [(k, v) for k, v in node.value if str(k.value).upper() == str(part).upper()]
-            if not match:
-                break
-            key, node = match[0]
-            line = key.start_mark.line + 1
-        return line
+        return 0 if loc is None else locate(self.source, self.root, self.origins, loc, "")[0]
 
     def __call__(self, loc: tuple[str, ...], message: str) -> str:
-        shown, legacy = self.origin(loc)
-        path = ".".join(loc) + (f" (from {'.'.join(map(str, shown))})" if legacy else "")
-        line = self.line(loc)
-        return f"{self.source}:{line}: {path}: {message}" if line else \
-            f"{self.source}: {path}: {message}"
+        return locate(self.source, self.root, self.origins, loc, message)[1]
 
 
 # ---------------------------------------------------------------- summaries

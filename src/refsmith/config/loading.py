@@ -215,16 +215,21 @@ def _validate(data: Mapping[str, Any], source: str, root: yaml.Node | None,
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        found = []
-        for loc, msg in _flatten(exc):
-            legacy_loc, shown = _origin(loc, origins)
-            path = ".".join(map(str, loc))
-            if shown:
-                path += f" (from {'.'.join(map(str, legacy_loc))})"
-            line = _line_of(root, legacy_loc)
-            found.append((line or 0, _format(source, line, path, msg)))
+        found = [locate(source, root, origins, loc, msg) for loc, msg in _flatten(exc)]
         lines = [text for _, text in sorted(found, key=lambda item: item[0])]
         raise ConfigError("\n".join(dict.fromkeys(lines))) from None
+
+
+def locate(source: str, root: yaml.Node | None, origins: Mapping[Loc, Loc], loc: Loc,
+           message: str) -> tuple[int, str]:
+    """``(line, "file:line: key.path: message")`` for a config key path; for a legacy
+    config (``origins``), the line of the key it came from, named after the path."""
+    legacy_loc, shown = _origin(loc, origins)
+    path = ".".join(map(str, loc))
+    if shown:
+        path += f" (from {'.'.join(map(str, legacy_loc))})"
+    line = _line_of(root, legacy_loc)
+    return line or 0, _format(source, line, path, message)
 
 
 def _flatten(exc: ValidationError) -> list[tuple[Loc, str]]:
