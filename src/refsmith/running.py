@@ -40,7 +40,7 @@ from refsmith.calibrate.products import (
     write_json,
 )
 from refsmith.errors import ConfigError, RefsmithError
-from refsmith.execute.base import Notice
+from refsmith.execute.base import Notice, NoWorkersError
 from refsmith.execute.dag import DagOutcome, Node, execute_dag
 from refsmith.execute.progress import Reporter, sigterm_as_interrupt
 from refsmith.execute.resume import ForceRedo, job_nodes, keep_earlier_products
@@ -245,7 +245,8 @@ def _executor(config: Any, options: RunOptions, settings: WorkerSettings,
 
         return DaskExecutor(scheduler=options.scheduler or execution.scheduler,
                             cluster=execution.cluster, workers=workers,
-                            max_memory=max_memory, notice=notice)
+                            max_memory=max_memory, notice=notice,
+                            no_worker_timeout=float(execution.no_worker_timeout or 0.0))
     raise ConfigError(f"unknown executor {kind!r} (local or dask)")
 
 
@@ -385,8 +386,8 @@ def run(config: Any, inputs: Sequence[str] = (), options: RunOptions | None = No
                             max_jobs=options.max_jobs,
                             progress=reporter if options.progress != "none" else None,
                             on_success=on_success)
-                    except StoreWriteError as error:  # disk full: stop, store consistent
-                        stopped = str(error)
+                    except (StoreWriteError, NoWorkersError) as error:
+                        stopped = str(error)  # disk full, no worker: stop, store consistent
                     finally:
                         executor.shutdown()
                         # what killed (timed-out, interrupted) workers left

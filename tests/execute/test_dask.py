@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
 import subprocess
@@ -96,40 +97,61 @@ def test_a_real_plan_runs_on_a_dask_cluster(cluster, tmp_path):
     assert readnoise.started >= max(records[d].ended for d in readnoise.depends_on)
 
 
-def test_jobqueue_cluster_is_built_from_the_config(monkeypatch):
-    """No batch system here: a stand-in dask_jobqueue records what would be built."""
-    import types
-
+def test_jobqueue_cluster_is_built_from_the_config():
+    """A real HTCondorCluster (no pool here: nothing is submitted within its 10 s adapt
+    interval): the job script it would submit, and the bounded adaptive scaling."""
+    pytest.importorskip("dask_jobqueue")
     from refsmith.errors import ConfigError
     from refsmith.execute.dask import build_jobqueue_cluster
 
-    built = {}
-
-    class FakeSLURMCluster:
-        def __init__(self, **options):
-            built["options"] = options
-
-        def scale(self, jobs):
-            built["jobs"] = jobs
-
-        def adapt(self, minimum_jobs, maximum_jobs):
-            built["adapt"] = (minimum_jobs, maximum_jobs)
-
-    monkeypatch.setitem(sys.modules, "dask_jobqueue",
-                        types.SimpleNamespace(SLURMCluster=FakeSLURMCluster))
-    build_jobqueue_cluster({"kind": "slurm", "memory": "4GiB", "queue": "short"}, workers=3)
-    assert built == {"options": {"memory": "4GiB", "queue": "short", "processes": 1,
-                                 "cores": 1, "worker_extra_args": [
-                                     "--resources", f"MEMORY={4 * 1024**3}"]}, "jobs": 3}
-    build_jobqueue_cluster({"kind": "slurm", "cores": 2, "memory": "8GiB", "processes": 2,
-                            "worker_extra_args": ["--lifetime", "1h"]})
-    assert built["adapt"] == (1, 32) and built["options"]["cores"] == 2
-    assert built["options"]["worker_extra_args"] == [  # each of the 2 processes: 4 GiB
-        "--lifetime", "1h", "--resources", f"MEMORY={4 * 1024**3}"]
-    build_jobqueue_cluster({"kind": "slurm"})  # no memory (dask's config may give it)
-    assert "worker_extra_args" not in built["options"]
+    options = {"kind": "htcondor", "memory": "4GiB", "disk": "4GiB", "interface": "lo",
+               "python": sys.executable,
+               "scheduler_options": {"dashboard_address": "127.0.0.1:0"}}
+    cluster = build_jobqueue_cluster(options)
+    try:
+        script = cluster.job_script()
+        adaptive = cluster._adaptive
+        bounds = (adaptive.minimum, adaptive.maximum, adaptive.interval,
+                  adaptive.wait_count, adaptive.target_duration)
+        address = cluster.scheduler_address
+    finally:
+        cluster.close()
+    assert f"{sys.executable} -m distributed.cli.dask_worker tcp://127.0.0.1:" in script
+    assert address.startswith("tcp://127.0.0.1:")  # scheduler and workers on one interface
+    assert "--nthreads 1 " in script and "--interface lo" in script
+    assert f"--resources MEMORY={4 * 1024**3}" in script and "RequestCpus" in script
+    assert bounds == (1, 32, 10, 6, 300)  # 1-32 jobs, decided every 10 s, ...
+    cluster = build_jobqueue_cluster({**options, "processes": 2, "cores": 2,
+                                      "adapt": {"maximum_jobs": 4, "interval": "30s"}})
+    try:
+        script = cluster.job_script()
+        adaptive = cluster._adaptive
+        bounds = (adaptive.minimum, adaptive.maximum, adaptive.interval)
+    finally:
+        cluster.close()
+    assert f"--resources MEMORY={2 * 1024**3}" in script  # 4 GiB over 2 processes
+    assert bounds == (2, 8, 30)  # workers = jobs x processes
     with pytest.raises(ConfigError, match="htcondor, slurm or pbs"):
         build_jobqueue_cluster({"kind": "lsf"})
+    with pytest.raises(ConfigError, match=r"execution.cluster \(slurm\): .*bogus"):
+        build_jobqueue_cluster({"kind": "slurm", "bogus": 1})
+    with pytest.raises(ConfigError, match=r"execution\.cluster\.adapt must be a mapping"):
+        build_jobqueue_cluster({"kind": "slurm", "adapt": 3})
+
+
+def test_importing_dask_jobqueue_keeps_the_sigint_handler():
+    """dask_jobqueue.runner sets SIGINT to ``sys.exit()`` on import; refsmith puts the
+    handler back (a fresh interpreter: the import happens once)."""
+    pytest.importorskip("dask_jobqueue")
+    code = ("import signal\n"
+            "from refsmith.execute.jobqueue import import_jobqueue\n"
+            "import_jobqueue()\n"
+            "assert signal.getsignal(signal.SIGINT) is signal.default_int_handler\n"
+            "import dask_jobqueue.runner\n"
+            "print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    assert out.strip() == "True"
 
 
 @pytest.mark.slow
@@ -304,3 +326,38 @@ def test_a_dask_job_past_its_timeout_is_failed_and_its_worker_restarted():
     assert before and after and not before & after  # the worker process was replaced
     assert following["probe-next"].ok, following
     assert executor.timed_out == 1
+
+
+# ---------------------------------------------------------------- queued is not running
+
+
+def test_only_jobs_started_on_a_worker_count_as_running(tmp_path):
+    """Three 1 s probes on one Dask worker: the scheduler queues two, which are ``queued``
+    (not ``running``) and start, in the store, when the worker takes them, not when they
+    were submitted."""
+    pytest.importorskip("distributed")
+    from refsmith.execute.dag import Node, execute_dag
+    from refsmith.execute.dask import DaskExecutor
+
+    nodes = [Node(f"probe-{n}", "probe", {"seconds": 1.0}) for n in "abc"]
+    seen: list[dict] = []
+    executor = DaskExecutor(workers=1, max_memory=2 * 1024**3)
+    executor.start()
+    with JobStore(tmp_path / "store.sqlite") as store:
+        store.sync_plan((n.id, n.kind, n.depends_on, "") for n in nodes)
+        try:
+            outcome = execute_dag(nodes, store, executor, {}, poll=0.1,
+                                  progress=lambda states: seen.append(dict(states)))
+        finally:
+            executor.shutdown()
+        records = sorted(store.jobs(), key=lambda r: r.started)
+        attempts = store.attempts()
+    assert outcome.count("done") == 3, outcome
+    counts = [sum(s == "running" for s in states.values()) for states in seen]
+    assert max(counts) == 1, counts  # one worker: never two running
+    assert any("queued" in states.values() for states in seen)
+    for first, second in itertools.pairwise(records):
+        assert second.started >= first.ended - 0.2, records  # started when the worker was free
+    assert all(0.9 <= r.seconds < 5 for r in records), records
+    assert [a["attempt"] for a in attempts] == [1, 1, 1] and all(r.worker.startswith(
+        "dask:") for r in records)

@@ -286,6 +286,11 @@ class Execution(Section):
     """A dask-jobqueue cluster to start: `kind` (htcondor, slurm or pbs) plus that class's keyword
     arguments.
     """
+    no_worker_timeout: Duration = 3600.0
+    """Dask: stop the run (exit code 1, unfinished jobs left pending) after this long without a
+    single worker, counted from the start too (batch jobs still waiting in the queue); a batch
+    queue that often makes jobs wait longer needs more. `none` = wait for ever.
+    """
     timeout: Timeouts = Timeouts()
     """Time limit of one job from its start on a worker, per kind: seconds, or `90s`, `30min`,
     `2h`; `none` = no limit (one value: the same for every kind). A job past it is failed with

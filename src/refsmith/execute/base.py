@@ -7,7 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["Completion", "Executor", "Notice", "print_notice"]
+from refsmith.errors import RefsmithError
+
+__all__ = ["Completion", "Executor", "NoWorkersError", "Notice", "print_notice"]
 
 Notice = Callable[[str], None]
 """Where an executor says something the user should know (a warning), once."""
@@ -16,6 +18,13 @@ Notice = Callable[[str], None]
 def print_notice(text: str) -> None:
     """The default :data:`Notice`: a ``warning:`` line on stderr."""
     print(f"warning: {text}", file=sys.stderr, flush=True)
+
+
+class NoWorkersError(RefsmithError):
+    """No worker for ``execution.no_worker_timeout`` (Dask): the run stops (exit code 1),
+    its unfinished jobs left pending for the next run."""
+
+    exit_code = 1
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,11 @@ class Executor(Protocol):
     def submit(self, task: dict[str, Any]) -> str:
         """Send one task (see ``run_task``; ``task['memory']`` is its estimate in bytes);
         return the worker name if known, else ''."""
+
+    def started(self) -> list[tuple[str, float, str]]:
+        """Only where ``reports_starts`` is True (a scheduler queues the tasks submitted):
+        ``(task id, time.time() of its start, worker)`` of the tasks that began on a worker
+        since the last call. Elsewhere a task runs from its submission."""
 
     def wait(self, timeout: float) -> list[Completion]:
         """Block up to ``timeout`` seconds for finished or lost tasks."""

@@ -16,6 +16,14 @@ Disk full: a job that failed for lack of space (``disk_full`` in its result) is 
 and stops the run: no other job starts, the running ones finish, the rest stay ``pending``
 for the next run (``DagOutcome.stopped`` says why).
 
+Queued is not running: an executor whose scheduler queues tasks (Dask:
+``reports_starts``) tells when each one really begins on a worker
+(:meth:`~refsmith.execute.base.Executor.started`). Until then the job is ``queued`` in the
+loop (``pending`` in the store, no attempt opened), so progress counts as running, and the
+store times, only what runs. A task that ends before its start is seen (a lost start event,
+a worker lost while the task waited) opens its attempt when it ends, ``seconds`` (measured
+on the worker) before.
+
 Memory: a ready job starts only when the executor says its estimate fits next to the jobs
 running (:meth:`~refsmith.execute.base.Executor.fits`). When the oldest ready job does not
 fit, a later one that does may start instead, at most ``max_overtakes`` times; then no
@@ -196,6 +204,19 @@ def execute_dag(
     report()
 
     started_jobs = 0
+    reports_starts = bool(getattr(executor, "reports_starts", False))
+
+    def begin(job_id: str, when: float | None = None, worker: str = "") -> None:
+        """The job runs on a worker now (or since ``when``): open its attempt."""
+        store.start_attempt(job_id, worker, started=when)
+        states[job_id] = "running"
+
+    def take_starts() -> None:
+        if reports_starts:
+            for job_id, when, worker in executor.started():
+                if states.get(job_id) == "queued" and job_id in running:
+                    begin(job_id, when, worker)
+
     try:
         while ready or running:
             while ready and executor.capacity() > 0 and not outcome.stopped:
@@ -216,29 +237,36 @@ def execute_dag(
                 node = by_id[job_id]
                 tries[job_id] = tries.get(job_id, 0) + 1
                 started_jobs += first
-                store.start_attempt(job_id)
+                if not reports_starts:
+                    store.start_attempt(job_id)
                 worker = executor.submit({"id": job_id, "kind": node.kind, "job": dict(node.job),
                                           "log_path": node.log_path, "settings": dict(settings),
                                           "attempt": tries[job_id], "memory": node.memory,
                                           "timeout": node.timeout})
-                if worker:
+                if worker and not reports_starts:
                     store.set_worker(job_id, worker)
                 running[job_id] = worker
-                states[job_id] = "running"
+                states[job_id] = "queued" if reports_starts else "running"
                 outcome.executed += 1
+            take_starts()
             # once per turn, workers refilled: what runs now (also while jobs run long)
             report()
             if (outcome.stopped_early or outcome.stopped) and not running:
                 break
             if not running:
                 continue
-            for completion in executor.wait(poll):
+            completions = executor.wait(poll)
+            take_starts()
+            for completion in completions:
                 job_id = completion.task_id
                 if job_id not in running:
                     continue  # a stale result (e.g. of a cancelled attempt)
                 running.pop(job_id)
                 node = by_id[job_id]
                 result = completion.result
+                if states[job_id] == "queued":  # its start was not seen: it ran until now
+                    seconds = result.get("seconds")
+                    begin(job_id, time.time() - float(seconds) if seconds else None)
                 error = "" if completion.ok else str(result.get("error") or "the job failed")
                 if completion.ok and on_success is not None:
                     error = on_success(node, completion)

@@ -53,15 +53,20 @@ import uuid
 from typing import Any
 
 from refsmith.errors import ConfigError
-from refsmith.execute.base import Completion, Notice, print_notice
+from refsmith.execute.base import Completion, Notice, NoWorkersError, print_notice
+from refsmith.execute.jobqueue import (
+    JOBQUEUE_CLASSES,
+    build_jobqueue_cluster,
+    jobqueue_worker_memory,
+)
 from refsmith.execute.worker import run_task
 from refsmith.util.memory import available_memory, format_memory
 
-__all__ = ["JOBQUEUE_CLASSES", "DaskExecutor", "build_jobqueue_cluster", "declared_memory",
-           "jobqueue_worker_memory"]
+__all__ = ["JOBQUEUE_CLASSES", "DaskExecutor", "NoWorkersError", "build_jobqueue_cluster",
+           "declared_memory", "jobqueue_worker_memory"]
 
-JOBQUEUE_CLASSES = {"htcondor": "HTCondorCluster", "slurm": "SLURMCluster",
-                    "pbs": "PBSCluster"}
+WORKER_CHECK_INTERVAL = 5.0
+"""Seconds between two looks at the workers (lost batch jobs, no worker at all)."""
 
 STARTED_TOPIC = "refsmith-task-started"
 """The Dask event topic a task logs its start on (``{"key", "worker", "pid"}``)."""
@@ -79,64 +84,6 @@ def run_dask_task(task: dict[str, Any]) -> dict[str, Any]:
         worker.log_event(STARTED_TOPIC, {"key": str(task.get("key", "")),
                                          "worker": worker.address, "pid": os.getpid()})
     return run_task(task)
-
-
-def jobqueue_worker_memory(cluster: dict[str, Any]) -> int | None:
-    """The memory (bytes) of each worker of a dask-jobqueue cluster: its ``memory`` (per
-    batch job) over its ``processes`` (default 1); None when ``memory`` is not given."""
-    if cluster.get("memory") is None:
-        return None
-    from dask.utils import parse_bytes
-
-    try:
-        return int(parse_bytes(cluster["memory"]) // int(cluster.get("processes") or 1))
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"execution.cluster.memory: {exc}") from exc
-
-
-def build_jobqueue_cluster(cluster: dict[str, Any], workers: int | None = None) -> Any:
-    """A dask-jobqueue cluster from ``execution.cluster`` (``kind`` plus its options).
-
-    Each worker declares the resource ``MEMORY`` (:func:`jobqueue_worker_memory`) when the
-    cluster's ``memory`` is given (added to ``worker_extra_args``).
-
-    Parameters
-    ----------
-    cluster : dict
-        ``kind`` (htcondor, slurm, pbs) and keyword arguments of the dask-jobqueue class
-        (``cores``, ``memory``, ``disk``, ``queue``, ``walltime``, ``job_extra_directives``...).
-    workers : int, optional
-        Number of batch jobs to start; adaptive (1 to 32) when not given.
-
-    Returns
-    -------
-    dask_jobqueue.JobQueueCluster
-    """
-    options = dict(cluster)
-    kind = str(options.pop("kind", "")).lower()
-    if kind not in JOBQUEUE_CLASSES:
-        raise ConfigError(f"execution.cluster.kind must be htcondor, slurm or pbs, got {kind!r}")
-    try:
-        import dask_jobqueue
-    except ImportError as exc:
-        raise ConfigError("execution.cluster needs dask-jobqueue: pip install "
-                          "'refsmith[dask]'") from exc
-    options.setdefault("processes", 1)  # one worker process per job, one thread
-    options.setdefault("cores", 1)
-    memory = jobqueue_worker_memory(options)
-    if memory is not None:
-        options["worker_extra_args"] = [*(options.get("worker_extra_args") or ()),
-                                        "--resources", f"MEMORY={memory}"]
-    cls = getattr(dask_jobqueue, JOBQUEUE_CLASSES[kind])
-    try:
-        built = cls(**options)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"execution.cluster ({kind}): {exc}") from exc
-    if workers:
-        built.scale(jobs=workers)
-    else:
-        built.adapt(minimum_jobs=1, maximum_jobs=32)
-    return built
 
 
 class DaskExecutor:
@@ -158,13 +105,18 @@ class DaskExecutor:
         Seconds to wait for the scheduler.
     notice : callable, optional
         Where warnings go (default: stderr).
+    no_worker_timeout : float
+        Seconds without a single worker (from the start too) after which :meth:`wait`
+        raises :class:`NoWorkersError`; 0 = wait for ever.
     """
 
     name = "dask"
+    reports_starts = True  # a task is running from its start event, not its submission
 
     def __init__(self, scheduler: str | None = None, cluster: dict[str, Any] | None = None,
                  workers: int | None = None, max_memory: int | None = None,
-                 connect_timeout: float = 30.0, notice: Notice = print_notice) -> None:
+                 connect_timeout: float = 30.0, notice: Notice = print_notice,
+                 no_worker_timeout: float = 0.0) -> None:
         self.scheduler = scheduler
         self.cluster_options = cluster
         self.workers = workers
@@ -178,7 +130,14 @@ class DaskExecutor:
         self._timeouts: dict[Any, float] = {}  # future -> its job's timeout (seconds)
         self._started: dict[str, tuple[float, str]] = {}  # key -> (monotonic, worker address)
         self._started_lock = threading.Lock()  # filled by the client's event-loop thread
+        self._new_starts: list[tuple[str, float, str]] = []  # (key, time.time(), worker)
+        self._keys: dict[str, str] = {}  # key -> job id, of the futures in flight
         self.timed_out = 0
+        self.no_worker_timeout = no_worker_timeout
+        self._next_check = 0.0
+        self._no_worker_since: float | None = None
+        self._jobs: dict[str, str] = {}  # batch job name -> its job id (jobqueue)
+        self.replaced_jobs: list[tuple[str, str, str]] = []  # (name, lost id, new id)
 
     def start(self) -> None:
         try:
@@ -193,6 +152,7 @@ class DaskExecutor:
                 raise ConfigError(f"cannot reach the Dask scheduler {self.scheduler}: "
                                   f"{exc}") from exc
             self.client.subscribe_topic(STARTED_TOPIC, self._on_started)
+            self._no_worker_since = time.monotonic()
             self.worker_memory = declared_memory(self.client.scheduler_info())
             if self.worker_memory is None:
                 self.notice(f"the workers of {self.scheduler} declare no MEMORY resource: "
@@ -220,14 +180,24 @@ class DaskExecutor:
                 dashboard_address=None, **extra)
         self.client = Client(self.cluster, timeout=self.connect_timeout)
         self.client.subscribe_topic(STARTED_TOPIC, self._on_started)
+        self._no_worker_since = time.monotonic()
 
     def _on_started(self, event: Any) -> None:
         """A task's start event (called in the client's event-loop thread)."""
         with contextlib.suppress(Exception):
             _, message = event
+            key, worker = str(message["key"]), str(message.get("worker", ""))
             with self._started_lock:
-                self._started[str(message["key"])] = (time.monotonic(),
-                                                     str(message.get("worker", "")))
+                self._started[key] = (time.monotonic(), worker)
+                self._new_starts.append((key, time.time(), worker))
+
+    def started(self) -> list[tuple[str, float, str]]:
+        """``(job id, start time (time.time()), worker)`` of the tasks that began on a
+        worker since the last call (a task waiting in the scheduler's queue has not)."""
+        with self._started_lock:
+            new, self._new_starts = self._new_starts, []
+        return [(self._keys[key], when, f"dask:{worker}") for key, when, worker in new
+                if key in self._keys]
 
     def capacity(self) -> int:
         return 1_000_000  # the scheduler queues; submit everything that is ready
@@ -240,6 +210,7 @@ class DaskExecutor:
         future = self.client.submit(run_dask_task, {**task, "key": key}, key=key, pure=False,
                                     retries=0, resources=self._resources(task))
         self._futures[future] = str(task["id"])
+        self._keys[key] = str(task["id"])
         if float(task.get("timeout") or 0) > 0:
             self._timeouts[future] = float(task["timeout"])
         return ""
@@ -263,6 +234,7 @@ class DaskExecutor:
 
         if not self._futures:
             return []
+        self._check_workers()
         expired = self._expired()
         if expired:
             return expired
@@ -301,6 +273,7 @@ class DaskExecutor:
 
     def _forget(self, future: Any) -> None:
         self._timeouts.pop(future, None)
+        self._keys.pop(future.key, None)
         with self._started_lock:
             self._started.pop(future.key, None)
 
@@ -334,6 +307,52 @@ class DaskExecutor:
                 worker=f"dask:{address}"))
         return completions
 
+    def _check_workers(self) -> None:
+        """Every :data:`WORKER_CHECK_INTERVAL` s: keep a fixed jobqueue cluster at its size
+        (batch jobs whose workers were lost are submitted again), and raise
+        :class:`NoWorkersError` after ``no_worker_timeout`` s without any worker."""
+        now = time.monotonic()
+        if now < self._next_check:
+            return
+        self._next_check = now + WORKER_CHECK_INTERVAL
+        if self.cluster_options and self.workers and self.cluster is not None:
+            self._keep_size()
+        try:
+            count = len(self.client.scheduler_info()["workers"])
+        except Exception:  # the scheduler is unreachable: counts as no worker
+            count = 0
+        if count:
+            self._no_worker_since = None
+            return
+        if self._no_worker_since is None:
+            self._no_worker_since = now
+        waited = now - self._no_worker_since
+        if self.no_worker_timeout and waited >= self.no_worker_timeout:
+            where = (f"the scheduler {self.scheduler}" if self.scheduler else
+                     f"the {type(self.cluster).__name__}" if self.cluster is not None
+                     else "the cluster")
+            raise NoWorkersError(
+                f"no Dask worker for {waited:.0f} s on {where} (execution.no_worker_timeout "
+                f"= {self.no_worker_timeout:g} s): the batch jobs did not start or were all "
+                "lost; check the queue (e.g. squeue, condor_q) and the jobs' logs, then run "
+                "again to resume")
+
+    def _keep_size(self) -> None:
+        """Submit again the batch jobs whose workers are lost (scancel, walltime, node
+        failure): dask's SpecCluster forgets a lost job after
+        ``distributed.deploy.lost-worker-timeout`` (15 s) and ``scale()`` puts it back."""
+        with contextlib.suppress(Exception):
+            self.cluster.scale(jobs=self.workers)
+        jobs = {name: str(getattr(job, "job_id", "") or "")
+                for name, job in list(self.cluster.workers.items())}
+        for name, job_id in jobs.items():
+            before = self._jobs.get(name)
+            if before and job_id and before != job_id:
+                self.replaced_jobs.append((name, before, job_id))
+                self.notice(f"batch job {before} ({name}) was lost: replaced by batch job "
+                            f"{job_id}")
+        self._jobs.update({name: job_id for name, job_id in jobs.items() if job_id})
+
     def _restart(self, address: str) -> bool:
         """Restart a worker through its nanny; whether it was."""
         if not address:
@@ -352,6 +371,7 @@ class DaskExecutor:
                     self.client.cancel(list(self._futures))
             self._futures.clear()
             self._timeouts.clear()
+            self._keys.clear()
             with contextlib.suppress(Exception):
                 self.client.close()
             self.client = None

@@ -61,7 +61,7 @@ class Reporter:
         rate = (finished - self._initial) / elapsed
         if self.mode == "bar" and self._bar is not None:
             description = (f"{counts['done'] + counts['cached']} done, {counts['failed']} "
-                           f"failed, {counts['running']} running")
+                           f"failed, {counts['running']} running{_queued(counts)}")
             self._bar.update(self._task, completed=finished, description=description,
                              rate=f"{rate * 60:.1f} jobs/min")
         elif self.mode == "lines":
@@ -88,8 +88,14 @@ class Reporter:
             f"[{time.monotonic() - self.started:7.1f} s] {finished}/{self.total} finished: "
             f"{counts.get('done', 0)} done, {counts.get('cached', 0)} cached, "
             f"{counts.get('failed', 0)} failed, {counts.get('blocked', 0)} blocked, "
-            f"{counts.get('running', 0)} running; {rate * 60:.1f} jobs/min; ETA {eta}\n")
+            f"{counts.get('running', 0)} running{_queued(counts)}; {rate * 60:.1f} jobs/min; "
+            f"ETA {eta}\n")
         self.stream.flush()
+
+
+def _queued(counts: Mapping[str, int]) -> str:
+    """``, N queued`` (submitted to a Dask scheduler, not started on a worker), or ''."""
+    return f", {counts['queued']} queued" if counts.get("queued") else ""
 
 
 @contextlib.contextmanager

@@ -280,9 +280,11 @@ class JobStore:
                     "UPDATE jobs SET state=?, error=?, outputs=?, updated=? WHERE id=?",
                     (state, error, json.dumps(list(outputs)), time.time(), job_id))
 
-    def start_attempt(self, job_id: str, worker: str = "") -> int:
-        """Mark a job ``running`` and open a new attempt; return the attempt number."""
-        now = time.time()
+    def start_attempt(self, job_id: str, worker: str = "", *,
+                      started: float | None = None) -> int:
+        """Mark a job ``running`` and open a new attempt (begun at ``started``, a
+        ``time.time()``, default now); return the attempt number."""
+        now = time.time() if started is None else started
         with self._writing():
             row = self._db.execute("SELECT attempts FROM jobs WHERE id=?", (job_id,)).fetchone()
             if row is None:
