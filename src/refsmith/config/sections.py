@@ -284,7 +284,10 @@ class Execution(Section):
     """
     cluster: dict[str, Any] | None = None
     """A dask-jobqueue cluster to start: `kind` (htcondor, slurm or pbs) plus that class's keyword
-    arguments.
+    arguments (`queue`: an existing partition; `interface`: the network the scheduler and the
+    workers share; `python`: the workers' interpreter), and `adapt` (options of its adaptive
+    scaling when `workers` is not given; default interval 10s, wait_count 6, target_duration
+    300s, 1-32 jobs). See docs/running.md, "On a cluster".
     """
     no_worker_timeout: Duration = 3600.0
     """Dask: stop the run (exit code 1, unfinished jobs left pending) after this long without a

@@ -10,8 +10,19 @@ Three ways to get workers, in this order:
   process's loggers), extra threads would only wait.
 * ``cluster`` (``execution.cluster`` with ``kind: htcondor|slurm|pbs`` and the
   dask-jobqueue options, e.g. ``cores``, ``memory``, ``queue``): a dask-jobqueue cluster
-  built on demand, ``workers`` jobs (adaptive 1..32 when not given). Importing
-  dask-jobqueue writes ``~/.config/dask/jobqueue.yaml``.
+  built on demand by :mod:`refsmith.execute.jobqueue`, ``workers`` jobs (adaptive
+  when not given). A fixed cluster is kept at its size: every 5 s (:meth:`_check_workers`)
+  it is re-scaled, which submits again the batch jobs whose workers were lost (scancel,
+  walltime), with a warning naming both jobs. Importing dask-jobqueue writes
+  ``~/.config/dask/jobqueue.yaml``.
+
+Whatever the cluster, no worker at all for ``no_worker_timeout`` seconds (from the start
+too) raises :class:`~refsmith.execute.base.NoWorkersError`: the run stops (exit 1), its
+jobs pending, instead of waiting for ever.
+
+Queued is not running (``reports_starts``): a task waits in the scheduler until a worker
+takes it; its start event (below) is what :meth:`DaskExecutor.started` reports to the DAG
+loop, which only then opens the job's attempt and counts it as running.
 * neither: a ``LocalCluster`` on 127.0.0.1 with one thread per worker process.
 
 Worker set-up happens lazily in the first task a worker process runs
