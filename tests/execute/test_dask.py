@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -361,3 +362,31 @@ def test_only_jobs_started_on_a_worker_count_as_running(tmp_path):
     assert all(0.9 <= r.seconds < 5 for r in records), records
     assert [a["attempt"] for a in attempts] == [1, 1, 1] and all(r.worker.startswith(
         "dask:") for r in records)
+
+
+# ---------------------------------------------------------------- no worker at all
+
+
+def test_a_run_without_any_worker_stops_after_no_worker_timeout(tmp_path):
+    """A real scheduler with no worker (as when every batch job is lost or never starts):
+    the run stops with exit code 1 and one line naming the setting, its jobs pending."""
+    pytest.importorskip("distributed")
+    from distributed import LocalCluster
+
+    config_path = make_dataset(tmp_path, 2)
+    config_path.write_text(config_path.read_text().replace(
+        "execution: {workers: 2, retries: 1}",
+        "execution: {executor: dask, retries: 1, no_worker_timeout: 3s}"))
+    with LocalCluster(n_workers=0, processes=False, protocol="tcp://", host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        started = time.monotonic()
+        summary = run(load_config(config_path), options=RunOptions(
+            scheduler=cluster.scheduler_address, progress="none"))
+        elapsed = time.monotonic() - started
+    assert summary.exit_code == 1, summary.to_dict()
+    assert re.fullmatch(
+        rf"no Dask worker for [3-9] s on the scheduler {cluster.scheduler_address} \(execution"
+        r"\.no_worker_timeout = 3 s\): no worker connected or all were lost; check the "
+        r"workers, then run again to resume", summary.stopped), summary.stopped
+    assert summary.counts["pending"] == summary.jobs and summary.counts["running"] == 0
+    assert elapsed < 60

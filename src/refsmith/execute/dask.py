@@ -342,11 +342,12 @@ class DaskExecutor:
             where = (f"the scheduler {self.scheduler}" if self.scheduler else
                      f"the {type(self.cluster).__name__}" if self.cluster is not None
                      else "the cluster")
+            why = ("the batch jobs did not start or were all lost; check the queue (e.g. "
+                   "squeue, condor_q) and the jobs' logs" if self.cluster_options else
+                   "no worker connected or all were lost; check the workers")
             raise NoWorkersError(
                 f"no Dask worker for {waited:.0f} s on {where} (execution.no_worker_timeout "
-                f"= {self.no_worker_timeout:g} s): the batch jobs did not start or were all "
-                "lost; check the queue (e.g. squeue, condor_q) and the jobs' logs, then run "
-                "again to resume")
+                f"= {self.no_worker_timeout:g} s): {why}, then run again to resume")
 
     def _keep_size(self) -> None:
         """Submit again the batch jobs whose workers are lost (scancel, walltime, node
