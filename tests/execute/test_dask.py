@@ -360,7 +360,7 @@ def test_only_jobs_started_on_a_worker_count_as_running(tmp_path):
     assert max(counts) <= 2 and counts.count(2) <= 2, counts
     assert any("queued" in states.values() for states in seen)
     for first, second in itertools.pairwise(records):
-        assert second.started >= first.ended - 0.2, records  # started when the worker was free
+        assert second.started >= first.ended - 0.5, records  # not at submission
     assert all(0.9 <= r.seconds < 5 for r in records), records
     assert [a["attempt"] for a in attempts] == [1, 1, 1] and all(r.worker.startswith(
         "dask:") for r in records)
