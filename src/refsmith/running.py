@@ -314,6 +314,7 @@ def run(config: Any, inputs: Sequence[str] = (), options: RunOptions | None = No
     options = options or RunOptions()
     stream = stream if stream is not None else sys.stderr
     started = time.perf_counter()
+    started_at = time.time()
     if options.max_jobs is not None and options.max_jobs < 1:
         raise ConfigError("--max-jobs must be >= 1")
     if options.workers is not None and options.workers < 1:
@@ -371,6 +372,7 @@ def run(config: Any, inputs: Sequence[str] = (), options: RunOptions | None = No
             version = installed_jwst_version()
             store.set_meta("run", {"started": time.time(), "jwst": version,
                                    "offline": offline, "config": plan.config_source})
+            store.record_run({"started": started_at, "ended": None, "jobs": summary.jobs})
             on_success = _make_on_success(dict(config.pipeline.references), version)
             todo = [n for n in nodes if n.state not in FINISHED]
             outcome = DagOutcome(states={n.id: n.state for n in nodes})
@@ -417,7 +419,13 @@ def run(config: Any, inputs: Sequence[str] = (), options: RunOptions | None = No
                     summary.blocked.append({"id": record.id, "reason": record.error})
             summary.seconds = time.perf_counter() - started
             try:
-                store.set_meta("last_run", summary.to_dict() | {"ended": time.time()})
+                ended = time.time()
+                store.set_meta("last_run", summary.to_dict() | {"ended": ended})
+                store.record_run({
+                    "started": started_at, "ended": ended, "seconds": round(summary.seconds, 3),
+                    "jobs": summary.jobs, "executed": summary.executed,
+                    "failed": summary.counts.get("failed", 0), "counts": summary.counts,
+                    "stopped": summary.stopped})
             except StoreWriteError as error:
                 summary.stopped = summary.stopped or str(error)
     if options.report:

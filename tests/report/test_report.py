@@ -62,13 +62,20 @@ def write_final_files(plan: dict) -> dict[str, dict]:
             data = rng.normal(0.0, 0.1, (5, 64, 64)).astype(np.float32) + np.arange(5)[:, None,
                                                                                         None]
             model = datamodels.DarkModel(data=data, dq=np.zeros((64, 64), np.uint32))
-            facts["dark"] = {"median": float(np.median(data[-1])), "nan": 0}
+            facts["dark"] = {"rate": float(np.median(np.polyfit(
+                np.arange(5), data.reshape(5, -1), 1)[0])), "nan": 0,
+                "means": [float(plane.mean()) for plane in data]}
         else:
             dq = np.zeros((64, 64), np.uint32)
             dq[5, :10] = 1 | 1024
             dq[9, :7] = 1 | 2048
             model = datamodels.MaskModel(dq=dq, dq_def=dq_def)
-            facts["bad_pixel_mask"] = {"flagged": 17}
+            # SUB64P sits in the detector's corner: columns and rows 0-3 are reference
+            # pixels, so 6 + 3 of the 17 flagged pixels are science pixels
+            model.meta.subarray.name = "SUB64P"
+            model.meta.subarray.xstart = model.meta.subarray.ystart = 1
+            model.meta.subarray.xsize = model.meta.subarray.ysize = 64
+            facts["bad_pixel_mask"] = {"flagged": 17, "science": 9, "DEAD": 6, "HOT": 3}
         model.meta.instrument.name = "NIRCAM"
         model.meta.instrument.detector = "NRCA1"
         model.meta.reftype = job["reftype"].upper()
@@ -253,10 +260,25 @@ def test_job_counts_wall_time_and_failures_first(ran):
     assert "line 99 of the log" in failure and "line 10 of the log" not in failure
     assert f'href="logs/{ran["store"]["failed"]}.log"' in failure
     assert f"depends on {ran['store']['failed']}, which failed" in text
-    rows = re.findall(r'<span class="state (\w+)">', text[text.index("All jobs ("):])
+    listing = text[text.index("All jobs ("):text.index('<section id="reffiles">')]
+    sections = re.findall(r'<details class="jobs (\w+)"( open)?><summary>(\w+) jobs '
+                          r'<span class="state \w+">\w+</span> (\d+)</summary>(.*?)</details>',
+                          listing, re.S)
     order = ["failed", "blocked", "running", "pending", "done", "cached"]
-    assert [order.index(s) for s in rows] == sorted(order.index(s) for s in rows)
-    assert len(rows) == sum(store["counts"].values())
+    states = [s[0] for s in sections]
+    assert [order.index(s) for s in states] == sorted(order.index(s) for s in states)
+    assert len(set((s[0], s[2]) for s in sections)) == len(sections)  # one per kind, state
+    for state, opened, kind, number, rows in sections:
+        assert bool(opened) == (state == "failed")  # failures open, the rest folded
+        assert rows.count("<tr><td>") == int(number)
+        assert rows.count(f'<span class="state {state}">') == int(number)
+        assert rows.count(f"</td><td>{kind}</td>") == int(number)
+    assert sum(int(s[3]) for s in sections) == sum(store["counts"].values())
+    by_kind = {kind: sum(int(s[3]) for s in sections if s[2] == kind)
+               for kind in ("calibration", "reffile", "combine")}
+    assert by_kind == {"calibration": len(ran["plan"]["calibration_jobs"]),
+                       "reffile": len(ran["plan"]["reffile_jobs"]),
+                       "combine": len(ran["plan"]["combine_jobs"])}
 
 
 def test_text_from_files_is_escaped(ran):
@@ -279,13 +301,26 @@ def test_final_files_statistics_pictures_and_provenance(ran):
     assert "<td>NaN pixels</td><td>3</td>" in readnoise
     std = float(re.search(r"<td>robust std[^<]*</td><td>([^<]+)</td>", readnoise).group(1))
     assert std == pytest.approx(2.0, rel=0.1)
-    assert "<td>flagged pixels</td><td>17</td>" in by_recipe["bad_pixel_mask"]
-    assert "SCI [plane 4 of 5]" in by_recipe["dark"]
-    dark_median = float(re.search(r"<td>median</td><td>([^<]+)</td>",
-                                  by_recipe["dark"]).group(1))
-    assert dark_median == pytest.approx(files["dark"]["median"], rel=1e-3)
+    mask = by_recipe["bad_pixel_mask"]
+    assert "<td>flagged pixels (all)</td><td>17</td>" in mask
+    assert "<td>reference pixels</td><td>496</td>" in mask  # 64 x 4 + 60 x 4
+    assert "<td>flagged science pixels</td><td>9</td>" in mask
+    assert f"<td>flagged science fraction</td><td>{9 / 3600:.3%}</td>" in mask
+    flags = dict(re.findall(r"<tr><td>(\w+)</td><td>(\d+)</td></tr>",
+                            re.search(r'<table class="flags">(.*?)</table>', mask, re.S)[1]))
+    assert flags == {"DEAD": "6", "DO_NOT_USE": "9", "HOT": "3"}
+    dark = by_recipe["dark"]
+    assert "mean rate (DN/group)" in dark and "<td>groups</td><td>5</td>" in dark
+    rate = float(re.search(r"<td>median</td><td>([^<]+)</td>", dark).group(1))
+    assert rate == pytest.approx(files["dark"]["rate"], abs=0.02)
+    first, last = re.search(r"<td>mean signal, first / last group</td><td>([^<]+) / "
+                            r"([^<]+)</td>", dark).groups()
+    assert float(first) == pytest.approx(files["dark"]["means"][0], abs=1e-3)
+    assert float(last) == pytest.approx(files["dark"]["means"][-1], abs=1e-3)
     for recipe, section in by_recipe.items():
-        assert len(IMG.findall(section)) == 1, recipe
+        # the demo config's report.baselines match the mask only (SUB64P like the synthetic
+        # reference): its card has the comparison picture too
+        assert len(IMG.findall(section)) == (2 if recipe == "bad_pixel_mask" else 1), recipe
         assert "<td>DETECTOR</td><td>NRCA1</td>" in section
         reftype = next(j["reftype"] for j in ran["plan"]["combine_jobs"] if j["recipe"] == recipe)
         assert f"<td>REFTYPE</td><td>{reftype.upper()}</td>" in section
@@ -297,7 +332,7 @@ def test_final_files_statistics_pictures_and_provenance(ran):
             assert Path(item["exposure"]).name in section
     for image in decoded_images(text):
         assert image[..., :3].std() > 0.05
-    assert len(IMG.findall(text)) == 2 + 3
+    assert len(IMG.findall(text)) == 2 + 3 + 1
 
 
 def test_helpers():
@@ -356,7 +391,7 @@ def test_report_renders_in_headless_chromium(ran, tmp_path):
     for marker in ("ERROR:CONSOLE", "Uncaught", "Failed to load resource"):
         assert marker not in dom.stderr, dom.stderr[-2000:]
     assert '<section id="jobs">' in dom.stdout
-    assert len(IMG.findall(dom.stdout)) == len(IMG.findall(ran["html"])) == 5
+    assert len(IMG.findall(dom.stdout)) == len(IMG.findall(ran["html"])) == 6
     shot = tmp_path / "report.png"
     run = subprocess.run([*flags, f"--user-data-dir={tmp_path / 'profile2'}",
                           f"--screenshot={shot}", "--window-size=1280,2000",

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from refsmith.cli.columns import table_text
+from refsmith.cli.compare import cmd_compare
 from refsmith.cli.parser import build_parser, json_error, wants_json
 from refsmith.errors import RefsmithError
 
@@ -485,6 +486,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "report": cmd_report,
     "plugins": cmd_plugins,
     "demo": cmd_demo,
+    "compare": cmd_compare,
 }
 
 

@@ -25,6 +25,7 @@ EXAMPLES = {
     "status": "refsmith status refsmith.yaml --format json",
     "report": "refsmith report refsmith_out/refsmith",
     "plugins": "refsmith plugins --format json",
+    "compare": "refsmith compare final/dark/dark_NRCA1-FULL-RAPID.fits crds/jwst_nircam_dark.fits",
 }
 
 
@@ -173,6 +174,10 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="CONFIG_OR_RUN_DIR",
                    help="a run directory, or the config whose run directory to report on")
     add_format(p)
+
+    from refsmith.cli.compare import add_parser as add_compare
+
+    add_compare(add, add_format)
 
     p = add("plugins", "list installed reference-file plug-ins and their parameters")
     add_format(p)

@@ -23,6 +23,7 @@ from refsmith.config.sections import (
     Output,
     Pipeline,
     Recipe,
+    Report,
     Section,
     TypeRuleConfig,
 )
@@ -79,6 +80,8 @@ class Config(Section):
     """Where and how jobs run."""
     recipes: dict[str, Recipe] = Field(default_factory=dict)
     """One recipe per kind of individual reference file to make."""
+    report: Report = Report()
+    """What the report compares the final files with."""
 
     _source: str = PrivateAttr("<string>")
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)

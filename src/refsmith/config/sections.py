@@ -1,4 +1,4 @@
-"""Config sections (inputs, classify rules, output, pipeline, execution, recipes).
+"""Config sections (inputs, classify rules, output, pipeline, execution, recipes, report).
 
 The pydantic models of every section but the top level (:mod:`refsmith.config.config`);
 their value types are in :mod:`refsmith.config.values`.
@@ -236,6 +236,28 @@ class Pipeline(Section):
         if bad:
             raise problems_error(bad)
         return out
+
+
+class Report(Section):
+    """What the report compares the final reference files with."""
+
+    baselines: dict[str, str] = {}
+    """Reference type (or recipe name) -> the file or glob each final file of that type is
+    compared with (matched on DETECTOR and SUBARRAY; a full-frame file is cut to a subarray).
+    Without one, the report asks CRDS (on-line runs only) and else takes the same final file
+    of the previous run directory under `output.root`.
+    """
+    sigma: PositiveFloat = 5.0
+    """A pixel has changed when its difference from the baseline exceeds this many times the
+    robust scatter (1.4826 MAD) of the differences.
+    """
+
+    @field_validator("baselines", mode="before")
+    @classmethod
+    def _lower_keys(cls, value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            return value
+        return {str(k).strip().lower(): v for k, v in value.items()}
 
 
 class Timeouts(Section):

@@ -360,7 +360,19 @@ class JobStore:
             self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                              (key, json.dumps(value)))
 
+    def record_run(self, entry: dict[str, Any]) -> None:
+        """Add one ``refsmith run`` to the run history (meta ``runs``), or update the entry
+        with the same ``started`` (a run records itself when it starts and when it ends)."""
+        runs = [r for r in self.runs() if r.get("started") != entry.get("started")]
+        self.set_meta("runs", [*runs, entry])
+
     # ------------------------------------------------------------ reading
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Every recorded ``refsmith run``, oldest first: ``started``, ``ended`` (None while
+        it runs or when it was killed), ``seconds``, ``executed``, ``failed``, ``counts``."""
+        runs = self.meta("runs", [])
+        return [r for r in runs if isinstance(r, dict)] if isinstance(runs, list) else []
 
     def meta(self, key: str, default: Any = None) -> Any:
         """A run-level value set with :meth:`set_meta`."""

@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from refsmith.report.cards import describe_finals, reffiles_section, verdicts_html
 from refsmith.report.html import esc, file_link, page
 from refsmith.report.rundata import load_run
-from refsmith.report.sections import jobs_section, reffiles_section, timelines_section
+from refsmith.report.sections import jobs_section, timelines_section
 from refsmith.report.summary import summary_section
 from refsmith.util.files import atomic_write_text
 
@@ -51,11 +52,12 @@ def build_report(run_dir: str | Path, *, max_timelines: int = MAX_TIMELINES,
     """
     run = load_run(run_dir)
     plan = run.plan
+    views = describe_finals(run, max_pictures=max_pictures)
     body = "\n".join([
-        summary_section(run),
+        summary_section(run, verdicts_html(run, views)),
         timelines_section(run, max_plots=max_timelines),
         jobs_section(run),
-        reffiles_section(run, max_pictures=max_pictures),
+        reffiles_section(run, views, max_pictures=max_pictures),
     ])
     subtitle = " &middot; ".join([
         f"run directory {file_link(run.run_dir, run.run_dir, text=str(run.run_dir))}",

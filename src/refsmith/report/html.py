@@ -103,6 +103,10 @@ pre.log { background: #0f1720; color: #e6edf3; padding: 10px 12px; border-radius
 .reffile .stats td:first-child { color: var(--muted); }
 table.leftovers td:nth-child(3) .path { white-space: nowrap; }
 details { margin: 6px 0 12px; }
+details > table { margin-left: 14px; }
+h4 { margin: 12px 0 4px; font-size: 13.5px; }
+.comparison { border-top: 1px dashed var(--line); margin-top: 8px; }
+table.verdicts td:last-child { max-width: 720px; }
 summary { cursor: pointer; color: var(--accent); }
 code, .path { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12.5px;
   word-break: break-all; }

@@ -1,8 +1,8 @@
-"""One final reference file as the report shows it: statistics, picture, provenance."""
+"""One final reference file as the report shows it: statistics, pictures, comparison with
+its baseline, per-amplifier statistics and provenance."""
 
 from __future__ import annotations
 
-import io
 import math
 import re
 from collections.abc import Mapping
@@ -12,11 +12,13 @@ from typing import Any
 
 import numpy as np
 
+from refsmith.report.baselines import Baseline
+from refsmith.report.compare import Comparison, compare_images
+from refsmith.report.geometry import amplifiers, reference_pixels
+from refsmith.report.images import Image, read_image, robust_std
+
 __all__ = ["RefFileView", "Source", "describe_reffile", "robust_std", "sources_of"]
 
-MAX_DISPLAY = 512
-"""Images are shown with at most this many pixels on a side (strided)."""
-_META_KEYS = ("REFTYPE", "DETECTOR", "SUBARRAY", "READPATT", "USEAFTER", "PEDIGREE", "DESCRIP")
 _INDIVIDUAL = re.compile(r"individual \| file=(.+?)(?=refsmith |$)")
 _RAW = re.compile(r"raw=(.+?)\s?\|\s?state=")
 
@@ -31,25 +33,24 @@ class Source:
 
 @dataclass
 class RefFileView:
-    """What the report shows of one final reference file."""
+    """What the report shows of one final reference file (no arrays kept)."""
 
     path: Path
     recipe: str
     meta: dict[str, str] = field(default_factory=dict)
+    header: dict[str, Any] = field(default_factory=dict)
     array: str = ""
     shape: tuple[int, ...] = ()
     stats: dict[str, str] = field(default_factory=dict)
+    amps: list[tuple[str, ...]] = field(default_factory=list)
+    flags: dict[str, int] = field(default_factory=dict)
     png: bytes | None = None
     error: str = ""
     sources: list[Source] = field(default_factory=list)
-
-
-def robust_std(values: np.ndarray) -> float:
-    """1.4826 x the median absolute deviation of the finite values (NaN when none)."""
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return math.nan
-    return float(1.4826 * np.median(np.abs(finite - np.median(finite))))
+    baseline: Baseline | None = None
+    comparison: Comparison | None = None
+    comparison_png: bytes | None = None
+    comparison_error: str = ""
 
 
 def sources_of(path: Path, plan: Mapping[str, Any], history: str = "") -> list[Source]:
@@ -73,8 +74,9 @@ def sources_of(path: Path, plan: Mapping[str, Any], history: str = "") -> list[S
 
 
 def describe_reffile(path: Path, plan: Mapping[str, Any], *, picture: bool = True,
-                     dpi: int = 90) -> RefFileView:
-    """Read a reference file's main array; compute its statistics and draw it.
+                     dpi: int = 90, baseline: Baseline | None = None,
+                     nsigma: float = 5.0) -> RefFileView:
+    """Read a reference file; compute its statistics, draw it, compare it with a baseline.
 
     Parameters
     ----------
@@ -83,164 +85,134 @@ def describe_reffile(path: Path, plan: Mapping[str, Any], *, picture: bool = Tru
     plan : mapping
         The parsed ``plan.json`` (for the file's provenance).
     picture : bool, optional
-        Draw the thumbnail and histogram (False: statistics only).
+        Draw the pictures (False: statistics and verdict only).
     dpi : int, optional
-        Resolution of the picture.
+        Resolution of the pictures.
+    baseline : Baseline, optional
+        What to compare the file with (None: no comparison).
+    nsigma : float, optional
+        Changed pixels: difference beyond this many sigma.
 
     Returns
     -------
     RefFileView
-        ``error`` says why when the file cannot be read.
+        ``error`` says why when the file cannot be read. At most two 2-D images (the
+        file's, its baseline's) are held while it runs; a cube is read plane by plane.
     """
+    from refsmith.report import plots
+
     view = RefFileView(path=path, recipe=path.parent.name)
     try:
-        try:
-            data, dq, flags, is_mask, history = _read(path, view, memmap=True)
-        except ValueError as exc:  # scaled integers (uint32 DQ) cannot be memory-mapped
-            if "memmap" not in str(exc) and "memory-mapped" not in str(exc):
-                raise
-            data, dq, flags, is_mask, history = _read(path, view, memmap=False)
+        image = read_image(path)
     except Exception as exc:  # any unreadable file is reported, never fatal
         view.error = f"{type(exc).__name__}: {exc}"
         view.sources = sources_of(path, plan)
         return view
-    view.sources = sources_of(path, plan, history)
-    if is_mask:
-        view.stats = _mask_stats(data)
+    view.sources = sources_of(path, plan, image.history)
+    view.header = image.header
+    view.meta = {k: str(image.header[k]) for k in ("REFTYPE", "DETECTOR", "SUBARRAY",
+                                                   "READPATT", "USEAFTER", "PEDIGREE",
+                                                   "DESCRIP") if k in image.header}
+    view.shape, view.array = image.shape, image.label
+    refpix = reference_pixels(image.header, image.data.shape)
+    science = ~refpix if refpix is not None else np.ones(image.data.shape, bool)
+    if image.kind == "mask":
+        view.stats, view.flags = _mask_stats(image, refpix)
+        view.amps = _amp_rows(image, science, mask=True)
         if picture:
-            view.png = _mask_png(data, flags, dpi)
+            view.png = plots.mask_png(image.data, view.flags, dpi)
     else:
-        values = data.astype(np.float64, copy=False)
-        view.stats = _array_stats(values, dq)
+        view.stats = _array_stats(image, science, refpix is not None)
+        view.amps = _amp_rows(image, science, mask=False)
         if picture:
-            view.png = _array_png(values, view.array, dpi)
+            view.png = (plots.dark_png(image.data, image.group_means, dpi)
+                        if image.kind == "cube" else plots.array_png(image.data, "SCI", dpi))
+    view.baseline = baseline
+    if baseline is not None and baseline.path is not None:
+        _compare(view, image, baseline.path, nsigma, dpi if picture else 0)
     return view
 
 
-def _read(path: Path, view: RefFileView, *, memmap: bool) -> tuple[Any, ...]:
-    """Main array (2-D), DQ of a non-mask file, flag names, mask or not, HISTORY text."""
-    from astropy.io import fits
+def _compare(view: RefFileView, image: Image, path: Path, nsigma: float, dpi: int) -> None:
+    from refsmith.report import plots
 
-    with fits.open(path, memmap=memmap) as hdus:
-        header = hdus[0].header
-        view.meta = {k: str(header[k]) for k in _META_KEYS if header.get(k) not in (None, "")}
-        history = "\n".join(str(h) for h in header.get("HISTORY", []))
-        names = [h.name for h in hdus]
-        is_mask = "DQ" in names and "SCI" not in names
-        name = "DQ" if is_mask else "SCI" if "SCI" in names else None
-        if name is None:
-            raise OSError(f"no SCI or DQ array (extensions: {', '.join(names)})")
-        data = hdus[name].data
-        if data is None:
-            raise OSError(f"the {name} extension has no data")
-        view.shape = tuple(int(n) for n in data.shape)
-        view.array = name
-        if data.ndim > 2:  # e.g. a dark (ngroups, ny, nx): show the last plane
-            view.array += f" [plane {data.shape[0] - 1} of {data.shape[0]}]"
-        while data.ndim > 2:
-            data = data[-1]
-        data = np.array(data)
-        dq = np.array(hdus["DQ"].data) if "DQ" in names and not is_mask else None
-        flags = _flag_names(hdus["DQ_DEF"].data) if "DQ_DEF" in names else {}
-    return data, dq, flags, is_mask, history
-
-
-def _flag_names(table: Any) -> dict[int, str]:
     try:
-        return {int(v): str(n) for v, n in zip(table["VALUE"], table["NAME"], strict=True)}
-    except (KeyError, TypeError, ValueError):
-        return {}
+        other = read_image(path)
+    except Exception as exc:  # an unreadable baseline is reported, never fatal
+        view.comparison_error = f"{path}: cannot be read ({type(exc).__name__}: {exc})"
+        return
+    result = compare_images(image, other, nsigma=nsigma, new_name=str(view.path),
+                            base_name=str(path))
+    del other
+    if dpi and result.changed_map is not None:
+        view.comparison_png = plots.comparison_png(result.diff, result.changed_map,
+                                                   result.sigma, nsigma, dpi)
+    result.diff = result.changed_map = None
+    view.comparison = result
 
 
 def _fmt(value: float) -> str:
     return "nan" if not math.isfinite(value) else f"{value:.4g}"
 
 
-def _array_stats(values: np.ndarray, dq: np.ndarray | None) -> dict[str, str]:
+def _array_stats(image: Image, science: np.ndarray, known: bool) -> dict[str, str]:
+    values = image.data[science] if known else image.data.ravel()
     finite = values[np.isfinite(values)]
+    where = " (science pixels)" if known else ""
     stats = {
-        "median": _fmt(float(np.median(finite))) if finite.size else "nan",
+        f"median{where}": _fmt(float(np.median(finite))) if finite.size else "nan",
         "robust std (1.4826 MAD)": _fmt(robust_std(values)),
         "min / max": (f"{_fmt(float(finite.min()))} / {_fmt(float(finite.max()))}"
                       if finite.size else "nan"),
-        "NaN pixels": str(int(np.isnan(values).sum())),
+        "NaN pixels": str(int(np.isnan(image.data).sum())),
     }
-    if dq is not None:
-        stats["DQ-flagged pixels"] = str(int(np.count_nonzero(dq)))
+    if image.dq is not None:
+        stats["DQ-flagged pixels"] = str(int(np.count_nonzero(image.dq)))
+    if image.group_means:
+        stats["groups"] = str(len(image.group_means))
+        stats["mean signal, first / last group"] = (f"{_fmt(image.group_means[0])} / "
+                                                   f"{_fmt(image.group_means[-1])}")
     return stats
 
 
-def _mask_stats(dq: np.ndarray) -> dict[str, str]:
-    flagged = int(np.count_nonzero(dq))
-    return {"flagged pixels": str(flagged),
-            "flagged fraction": f"{flagged / max(dq.size, 1):.3%}",
-            "distinct flag values": str(len(np.unique(dq)))}
-
-
-def _stride(image: np.ndarray) -> np.ndarray:
-    step = max(1, math.ceil(max(image.shape) / MAX_DISPLAY))
-    return image[::step, ::step]
-
-
-def _figure(dpi: int) -> Any:
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(9.6, 3.3), dpi=dpi, layout="constrained")
-    return fig, fig.subplots(1, 2, width_ratios=(1.1, 1))
-
-
-def _png(fig: Any) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return buffer.getvalue()
-
-
-def _array_png(values: np.ndarray, label: str, dpi: int) -> bytes:
-    fig, (left, right) = _figure(dpi)
-    finite = values[np.isfinite(values)]
-    low, high = (np.percentile(finite, [1, 99]) if finite.size else (0.0, 1.0))
-    if high <= low:
-        low, high = low - 0.5, high + 0.5
-    shown = left.imshow(_stride(values), origin="lower", cmap="viridis", vmin=low, vmax=high,
-                        interpolation="nearest")
-    fig.colorbar(shown, ax=left, shrink=0.9, label=label)
-    left.set_title(f"{label} (1-99 percentile stretch)", fontsize=9)
-    left.tick_params(labelsize=7)
-    if finite.size:
-        lo, hi = np.percentile(finite, [0.5, 99.5])
-        if hi <= lo:
-            lo, hi = lo - 0.5, hi + 0.5
-        right.hist(finite.clip(lo, hi), bins=80, color="C0", log=True)
-        median = float(np.median(finite))
-        right.axvline(median, color="C3", lw=1, label=f"median {median:.4g}")
-        right.legend(fontsize=7, frameon=False)
-    right.set_title("histogram (0.5-99.5 percentile, clipped)", fontsize=9)
-    right.set_ylabel("pixels", fontsize=8)
-    right.tick_params(labelsize=7)
-    return _png(fig)
-
-
-def _mask_png(dq: np.ndarray, flags: Mapping[int, str], dpi: int) -> bytes:
-    from matplotlib.colors import ListedColormap
-
-    fig, (left, right) = _figure(dpi)
-    flagged = (_stride(dq) != 0).astype(np.uint8)
-    shown = left.imshow(flagged, origin="lower", cmap=ListedColormap(["#f4f4f4", "black"]),
-                        vmin=-0.5, vmax=1.5, interpolation="nearest")
-    bar = fig.colorbar(shown, ax=left, shrink=0.9, ticks=[0, 1])
-    bar.ax.set_yticklabels(["good", "flagged"], fontsize=7)
-    left.set_title("DQ != 0", fontsize=9)
-    left.tick_params(labelsize=7)
-    values = dq.astype(np.int64, copy=False).ravel()
-    bits = [b for b in range(32) if np.any(values & (1 << b))]
-    counts = [int(np.count_nonzero(values & (1 << b))) for b in bits]
-    names = [flags.get(1 << b, f"bit {b}") for b in bits]
-    if bits:
-        right.barh(range(len(bits)), counts, color="C1", log=max(counts) > 50 * min(counts))
-        right.set_yticks(range(len(bits)), names, fontsize=7)
-        right.invert_yaxis()
+def _mask_stats(image: Image, refpix: np.ndarray | None) -> tuple[dict[str, str],
+                                                                  dict[str, int]]:
+    dq = image.data
+    flagged = dq != 0
+    science = ~refpix if refpix is not None else np.ones(dq.shape, bool)
+    n_science = int(science.sum())
+    bad = int((flagged & science).sum())
+    stats = {"flagged pixels (all)": str(int(flagged.sum())),
+             "flagged fraction (all)": f"{flagged.sum() / max(dq.size, 1):.3%}"}
+    if refpix is not None:
+        stats["reference pixels"] = str(int(refpix.sum()))
+        stats["flagged science pixels"] = str(bad)
+        stats["flagged science fraction"] = f"{bad / max(n_science, 1):.3%}"
     else:
-        right.text(0.5, 0.5, "no pixel flagged", ha="center", va="center")
-    right.set_title("pixels per flag", fontsize=9)
-    right.tick_params(axis="x", labelsize=7)
-    return _png(fig)
+        stats["reference pixels"] = "unknown (no SUBSTRT1/2): counted as science"
+    values = dq[science].astype(np.int64, copy=False)
+    counts = {}
+    for bit in range(32):
+        n = int(np.count_nonzero(values & (1 << bit)))
+        if n:
+            counts[image.flags.get(1 << bit, f"bit {bit}")] = n
+    return stats, counts
+
+
+def _amp_rows(image: Image, science: np.ndarray, *, mask: bool) -> list[tuple[str, ...]]:
+    """(amplifier, columns, median, robust std) or, for a mask, (amplifier, columns,
+    flagged science pixels, fraction)."""
+    rows = []
+    for amp in amplifiers(image.header, image.data.shape):
+        cols = np.flatnonzero(amp.columns)
+        span = f"{cols[0]}-{cols[-1]}" if cols.size else ""
+        keep = science[:, amp.columns]
+        values = image.data[:, amp.columns][keep]
+        if mask:
+            n = int(np.count_nonzero(values))
+            rows.append((amp.name, span, str(n), f"{n / max(values.size, 1):.3%}"))
+        else:
+            finite = values[np.isfinite(values)]
+            rows.append((amp.name, span, _fmt(float(np.median(finite))) if finite.size
+                         else "nan", _fmt(robust_std(values))))
+    return rows

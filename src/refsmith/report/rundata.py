@@ -17,7 +17,7 @@ from typing import Any
 from refsmith.errors import RefsmithError
 
 __all__ = ["RunData", "StoreView", "exposures_by_path", "load_run", "log_tail", "read_store",
-           "wall_seconds"]
+           "wall_seconds", "working_run"]
 
 
 @dataclass(frozen=True)
@@ -34,11 +34,16 @@ class StoreView:
         The ``run`` meta value (``started``, ``jwst``, ``offline``, ...), or empty.
     last_run : dict
         The ``last_run`` meta value (the run summary, ``seconds``, ``ended``), or empty.
+    runs : list of dict
+        Every recorded ``refsmith run``, oldest first (``started``, ``ended``,
+        ``seconds``, ``executed``, ``failed``); empty in a store made before runs were
+        recorded.
     """
 
     jobs: list[dict[str, Any]]
     run: dict[str, Any] = field(default_factory=dict)
     last_run: dict[str, Any] = field(default_factory=dict)
+    runs: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -88,9 +93,10 @@ def read_store(path: Path) -> StoreView | None:
             jobs = [record.to_dict() for record in store.jobs(in_plan_only=True)]
             run = store.meta("run") or {}
             last_run = store.meta("last_run") or {}
+            runs = store.runs()
     except sqlite3.Error as exc:
         raise RefsmithError(f"{path}: the job store cannot be read ({exc})") from None
-    return StoreView(jobs=jobs, run=dict(run), last_run=dict(last_run))
+    return StoreView(jobs=jobs, run=dict(run), last_run=dict(last_run), runs=runs)
 
 
 def load_run(run_dir: str | Path) -> RunData:
@@ -131,14 +137,30 @@ def load_run(run_dir: str | Path) -> RunData:
     )
 
 
-def wall_seconds(store: StoreView | None) -> float | None:
-    """Wall time of the last run, if known.
+def working_run(store: StoreView | None) -> dict[str, Any] | None:
+    """The latest recorded run that executed jobs (None when none did or none is recorded).
 
-    The run summary's ``seconds`` when recorded, else the span from the first job start
+    A re-run that found everything done executes nothing; the run that did the work is
+    the one whose timing matters.
+    """
+    if store is None:
+        return None
+    worked = [r for r in store.runs if (r.get("executed") or 0) > 0]
+    return worked[-1] if worked else None
+
+
+def wall_seconds(store: StoreView | None) -> float | None:
+    """Wall time of the run that did the work, if known.
+
+    That run's recorded ``seconds`` (:func:`working_run`); in a store without a run
+    history, the last run summary's ``seconds``, else the span from the first job start
     to the last job end.
     """
     if store is None:
         return None
+    worked = working_run(store)
+    if worked is not None and isinstance(worked.get("seconds"), (int, float)):
+        return float(worked["seconds"])
     seconds = store.last_run.get("seconds")
     if isinstance(seconds, (int, float)) and seconds > 0:
         return float(seconds)

@@ -7,20 +7,20 @@ from pathlib import Path
 from typing import Any
 
 from refsmith.report.html import Html, esc, file_link, png_img, table
-from refsmith.report.reffiles import describe_reffile
 from refsmith.report.rundata import RunData, log_tail
-from refsmith.report.summary import MAX_LISTED, STATE_ORDER, duration, iso_from_mjd
+from refsmith.report.summary import MAX_LISTED, STATE_ORDER, duration, iso_from_mjd, reason_kind
 from refsmith.report.timeline import LeftoverMark, build_timelines, timeline_png
 
-__all__ = ["jobs_section", "reffiles_section", "timelines_section"]
+__all__ = ["jobs_section", "timelines_section"]
 
 MAX_FAILURES_WITH_LOG = 50
 """Failed jobs whose log tail is shown (the others are listed)."""
-OPEN_JOB_ROWS = 60
-"""Finished jobs are folded away (``<details>``) when there are more than this many."""
+OPEN_LEFTOVERS = 10
+"""A group of leftovers (one recipe, one reason) is shown open when it has at most this
+many files, folded otherwise."""
 
 
-def _leftover_table(marks: Sequence[LeftoverMark]) -> Html:
+def _leftover_rows(marks: Sequence[LeftoverMark]) -> Html:
     rows = [(m.number, m.recipe, Html(f'<span class="path" title="{esc(m.path)}">'
                                       f"{esc(Path(m.path).name)}</span>"),
              iso_from_mjd(m.mjd) or "no time", m.imtype,
@@ -31,6 +31,22 @@ def _leftover_table(marks: Sequence[LeftoverMark]) -> Html:
     if len(marks) > MAX_LISTED:
         out += Html(f'<p class="note">first {MAX_LISTED} of {len(marks)} leftovers</p>')
     return out
+
+
+def _leftover_table(marks: Sequence[LeftoverMark]) -> Html:
+    """Leftovers grouped by recipe and reason (the reason without its file details), each
+    group a ``<details>`` section, open when it is short."""
+    groups: dict[tuple[str, str], list[LeftoverMark]] = {}
+    for mark in marks:
+        groups.setdefault((mark.recipe, reason_kind(mark.reason)), []).append(mark)
+    parts = []
+    for (recipe, reason), items in sorted(groups.items(), key=lambda kv: (kv[0][0],
+                                                                         -len(kv[1]))):
+        opened = " open" if len(items) <= OPEN_LEFTOVERS else ""
+        parts.append(f'<details class="leftovers"{opened}><summary>{esc(recipe)}: '
+                     f"{len(items)} left out, {esc(reason)}</summary>"
+                     f"{_leftover_rows(items)}</details>")
+    return Html("\n".join(parts))
 
 
 def timelines_section(run: RunData, *, max_plots: int) -> str:
@@ -86,6 +102,27 @@ def _job_rows(jobs: Sequence[dict[str, Any]], base: Path) -> list[tuple[object, 
              j.get("worker", ""), _log(j, base)) for j in jobs]
 
 
+def _grouped_jobs(jobs: Sequence[dict[str, Any]], base: Path) -> str:
+    """One ``<details>`` per kind and state (failed ones open), in :data:`STATE_ORDER`."""
+    headers = ("job", "kind", "state", "attempts", "duration", "worker", "log")
+    kinds = {"calibration": 0, "reffile": 1, "combine": 2}
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for job in jobs:
+        groups.setdefault((job["state"], job.get("kind", "")), []).append(job)
+    rank = {s: i for i, s in enumerate(STATE_ORDER)}
+    parts = []
+    for (state, kind), items in sorted(groups.items(), key=lambda kv: (
+            rank.get(kv[0][0], len(rank)), kinds.get(kv[0][1], 3), kv[0][1])):
+        listing = table(headers, _job_rows(items[:MAX_LISTED], base), cls="jobs")
+        if len(items) > MAX_LISTED:
+            listing += Html(f'<p class="note">first {MAX_LISTED} of {len(items)}; '
+                            "<code>refsmith status --all</code> lists every job</p>")
+        opened = " open" if state == "failed" else ""
+        parts.append(f'<details class="jobs {esc(state)}"{opened}><summary>{esc(kind or "?")} '
+                     f"jobs {_state(state)} {len(items)}</summary>{listing}</details>")
+    return "\n".join(parts)
+
+
 def jobs_section(run: RunData) -> str:
     """Failures first with their log tails, then every job with state, duration, worker."""
     parts = ['<section id="jobs"><h2>Jobs</h2>']
@@ -117,66 +154,8 @@ def jobs_section(run: RunData) -> str:
         parts.append(f"<h3>Blocked ({len(blocked)})</h3>")
         parts.append(table(("job", "why"), [(j["id"], j.get("error", ""))
                                             for j in blocked[:MAX_LISTED]]))
-    headers = ("job", "kind", "state", "attempts", "duration", "worker", "log")
-    open_jobs = [j for j in jobs if j["state"] not in ("done", "cached")]
-    finished = [j for j in jobs if j["state"] in ("done", "cached")]
     parts.append(f"<h3>All jobs ({len(jobs)})</h3>")
-    if len(jobs) <= OPEN_JOB_ROWS:
-        parts.append(table(headers, _job_rows(jobs, run.run_dir), cls="jobs"))
-    else:
-        if open_jobs:
-            parts.append(table(headers, _job_rows(open_jobs, run.run_dir), cls="jobs"))
-        parts.append(f"<details><summary>{len(finished)} finished jobs (done or cached)"
-                     f"</summary>{table(headers, _job_rows(finished, run.run_dir))}</details>")
-    parts.append("</section>")
-    return "\n".join(parts)
-
-
-def _sources(view: Any, base: Path) -> str:
-    if not view.sources:
-        return '<p class="note">Provenance unknown (not in the plan, no HISTORY).</p>'
-    items = []
-    for source in view.sources:
-        exposures = "".join(f"<li><code>{esc(role)}</code> "
-                            f"{file_link(raw, base, text=Path(raw).name)}</li>"
-                            for role, raw in source.exposures)
-        items.append(f"<li>{file_link(source.path, base, text=Path(source.path).name)}"
-                     + (f"<ul>{exposures}</ul>" if exposures else "") + "</li>")
-    listing = f"<ul>{''.join(items)}</ul>"
-    n_raw = sum(len(s.exposures) for s in view.sources)
-    label = f"made from {len(view.sources)} individual files ({n_raw} exposures)"
-    if len(items) > 8 or n_raw > 12:
-        return f"<details><summary>{esc(label)}</summary>{listing}</details>"
-    return f"<p>{esc(label)}:</p>{listing}"
-
-
-def reffiles_section(run: RunData, *, max_pictures: int) -> str:
-    """Per final reference file: picture, histogram, statistics and provenance."""
-    parts = ['<section id="reffiles"><h2>Final reference files</h2>']
-    if not run.final_files:
-        parts.append('<p class="note">No final reference file in '
-                     f"{file_link(run.run_dir / 'final', run.run_dir)}/ yet.</p>")
-        if run.individual_files:
-            links = "".join(f"<li>{file_link(p, run.run_dir)}</li>"
-                            for p in run.individual_files[:MAX_LISTED])
-            parts.append(f"<p>Individual files written so far:</p><ul>{links}</ul>")
-    for index, path in enumerate(run.final_files):
-        view = describe_reffile(path, run.plan, picture=index < max_pictures)
-        parts.append('<div class="reffile">')
-        parts.append(f"<h3>{esc(view.recipe)}: {file_link(path, run.run_dir, text=path.name)}"
-                     "</h3>")
-        if view.error:
-            parts.append(f'<p class="reason">cannot be read: {esc(view.error)}</p>')
-        else:
-            rows = [("array", view.array), ("shape", " x ".join(map(str, view.shape))),
-                    *view.stats.items(), *sorted(view.meta.items())]
-            picture = (png_img(view.png, f"{path.name}: {view.array} and histogram")
-                       if view.png is not None else
-                       f'<p class="note">Pictures are drawn for the first {max_pictures} '
-                       "files only.</p>")
-            parts.append(f'<div class="cols"><div class="stats">'
-                         f'{table(("", "value"), rows)}</div><div>{picture}</div></div>')
-        parts.append(_sources(view, run.run_dir))
-        parts.append("</div>")
+    parts.append('<p class="note">By kind and state; failures open, the others folded.</p>')
+    parts.append(_grouped_jobs(jobs, run.run_dir))
     parts.append("</section>")
     return "\n".join(parts)

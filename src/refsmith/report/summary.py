@@ -7,10 +7,12 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from refsmith.report.history import history_html, work_note
 from refsmith.report.html import Html, esc, file_link, table
 from refsmith.report.rundata import RunData, wall_seconds
 
-__all__ = ["STATE_ORDER", "duration", "iso_from_mjd", "job_counts", "summary_section"]
+__all__ = ["STATE_ORDER", "duration", "iso_from_mjd", "job_counts", "reason_kind",
+           "summary_section"]
 
 STATE_ORDER = ("failed", "blocked", "running", "pending", "done", "cached")
 """Order of job states in the report: what needs attention first."""
@@ -81,7 +83,7 @@ def _inputs(plan: Mapping[str, Any]) -> str:
         parts.append("<ul class=\"note\">" + "".join(f"<li>{esc(n)}</li>" for n in notes)
                      + "</ul>")
     if unusable:
-        reasons = Counter(_reason_kind(e.get("reason", "")) for e in unusable)
+        reasons = Counter(reason_kind(e.get("reason", "")) for e in unusable)
         parts.append("<h3>Unusable inputs</h3>")
         parts.append(table(("reason", "files"), reasons.most_common()))
         rows = [(Html(f'<span class="path">{esc(e["path"])}</span>'),
@@ -103,7 +105,7 @@ def _inputs(plan: Mapping[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def _reason_kind(reason: str) -> str:
+def reason_kind(reason: str) -> str:
     """The reason without its file-specific details (``truncated: no END card``)."""
     return reason.split(" (", 1)[0] if reason else "(no reason given)"
 
@@ -145,34 +147,41 @@ def _jobs(run: RunData) -> str:
     cards = "".join(_card(n, state, kinds.get(state, "") if n else "")
                     for state, n in counts.items())
     wall = wall_seconds(run.store)
-    extra = f"; wall time of the last run {duration(wall)}" if wall is not None else ""
+    work = work_note(run.store, duration)
+    extra = (f"; {work}" if work else
+             f"; wall time of the last run {duration(wall)}" if wall is not None else "")
     if not plan.get("calibration_jobs") and plan.get("reffile_jobs"):
         extra += (" (no calibration job: every grouped input was already calibrated, by an "
                   "earlier run or in the search directories)")
     return (f'<div class="cards">{cards}</div>'
-            f'<p class="note">{esc(planned)}{esc(extra)}.</p>')
+            f'<p class="note">{esc(planned)}{esc(extra)}.</p>'
+            + history_html(run.store, duration))
 
 
-def _outputs(run: RunData) -> str:
+def _outputs(run: RunData, verdicts: str = "") -> str:
     final_dir = run.run_dir / "final"
     if not run.final_files:
         where = ("no final reference file has been written yet" if run.store is not None
                  else "final reference files are written when the plan is run")
         return f'<p class="note">Final reference files go to {file_link(final_dir, run.run_dir)}' \
                f"/: {esc(where)}.</p>"
+    intro = (f"<p>{len(run.final_files)} final reference files in "
+             f"{file_link(final_dir, run.run_dir)}/ (individual files in "
+             f"{file_link(run.run_dir / 'reffiles', run.run_dir)}/)")
+    if verdicts:
+        return intro + ", each compared with its baseline:</p>" + verdicts
     links = "".join(f"<li>{file_link(p, run.run_dir)}</li>" for p in run.final_files)
-    return (f"<p>{len(run.final_files)} final reference files in "
-            f"{file_link(final_dir, run.run_dir)}/ (individual files in "
-            f"{file_link(run.run_dir / 'reffiles', run.run_dir)}/):</p><ul>{links}</ul>")
+    return f"{intro}:</p><ul>{links}</ul>"
 
 
-def summary_section(run: RunData) -> str:
-    """The summary: inputs, groups per recipe, jobs by state, wall time, final files."""
+def summary_section(run: RunData, verdicts: str = "") -> str:
+    """The summary: inputs, groups per recipe, jobs by state, wall time and run history,
+    final files (with ``verdicts``, the HTML of their comparisons, when given)."""
     return "\n".join([
         '<section id="summary"><h2>Summary</h2>',
         "<h3>Inputs</h3>", _inputs(run.plan),
         "<h3>Groups per recipe</h3>", _recipes(run),
         "<h3>Jobs</h3>", _jobs(run),
-        "<h3>Final reference files</h3>", _outputs(run),
+        "<h3>Final reference files</h3>", _outputs(run, verdicts),
         "</section>",
     ])
