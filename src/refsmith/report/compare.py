@@ -1,7 +1,7 @@
 """Comparing a reference file with a baseline: difference, changed pixels, a verdict.
 
 Images (and the mean rate maps of cubes) are compared pixel by pixel: the difference
-``new - baseline``, its robust scatter sigma (1.4826 MAD), the fraction of pixels whose
+``new - baseline``, its noise sigma (:func:`noise_sigma`), the fraction of pixels whose
 difference exceeds ``nsigma`` sigma, and the median ratio. Masks are compared by which
 pixels are flagged. A subarray file is compared with the matching cut-out of a
 full-frame baseline (``SUBSTRT1/2``).
@@ -20,10 +20,13 @@ from refsmith.errors import RefsmithError
 from refsmith.report.images import Image, read_image, robust_std
 
 __all__ = ["CHANGED_FRACTION", "MEDIAN_TOLERANCE", "Comparison", "compare_files",
-           "compare_images"]
+           "compare_images", "noise_sigma"]
 
 NSIGMA = 5.0
 """A pixel has changed when its difference exceeds this many sigma."""
+MIN_RELATIVE = 1e-3
+"""Differences below this fraction of the baseline's median level are no change, whatever
+sigma (a map constant per amplifier has a noise of 0)."""
 CHANGED_FRACTION = 0.01
 """More changed pixels than this fraction make the verdict ``changed``."""
 MEDIAN_TOLERANCE = 0.02
@@ -85,6 +88,15 @@ def _cutout(base: Image, new: Image) -> np.ndarray | None:
     return base.data[y0:y0 + ny, x0:x0 + nx]
 
 
+def noise_sigma(diff: np.ndarray) -> float:
+    """The noise of a difference image: 1.4826 MAD of the differences of horizontally
+    adjacent pixels over sqrt(2). Unlike the scatter of the values, it does not grow
+    when a whole region (or half the image) changed; NaN when nothing is finite."""
+    if diff.shape[-1] < 2:
+        return robust_std(diff)
+    return robust_std(np.diff(diff, axis=-1)) / math.sqrt(2)
+
+
 def compare_images(new: Image, base: Image, *, nsigma: float = NSIGMA, new_name: str = "",
                    base_name: str = "") -> Comparison:
     """Compare two read reference files (see the module docstring)."""
@@ -111,13 +123,15 @@ def compare_images(new: Image, base: Image, *, nsigma: float = NSIGMA, new_name:
         result.changed_map = np.zeros(diff.shape, bool)
         result.line = "identical"
         return result
-    sigma = robust_std(diff)
+    sigma = noise_sigma(diff)
     result.sigma = sigma
     result.median_diff = float(np.median(diff[finite])) if finite.any() else math.nan
     base_median = float(np.nanmedian(reference)) if np.isfinite(reference).any() else math.nan
     if math.isfinite(base_median) and base_median != 0:
         result.median_ratio = float(np.nanmedian(new.data)) / base_median
     threshold = nsigma * sigma if sigma > 0 else 0.0
+    if math.isfinite(base_median):  # a smooth map has no noise to measure sigma with
+        threshold = max(threshold, MIN_RELATIVE * abs(base_median))
     changed = ~finite | (np.abs(np.where(finite, diff, 0.0)) > threshold)
     # NaN on both sides is no change
     changed &= ~(np.isnan(new.data) & np.isnan(reference))
