@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,29 @@ def write_final_files(plan: dict) -> dict[str, dict]:
     return facts
 
 
+def write_readnoise_baseline(run_dir: Path, readnoise: dict) -> int:
+    """A baseline of the final read-noise file, 10 DN higher in a 16 x 16 corner, named in
+    the config's report.baselines; returns the pixels changed (NaN in both are not)."""
+    from stdatamodels.jwst import datamodels
+
+    with datamodels.open(readnoise["path"]) as model:
+        data = model.data.copy()
+        data[:16, :16] += 10.0
+        baseline = datamodels.ReadnoiseModel(data=data)
+        baseline.meta.instrument.name = "NIRCAM"
+        baseline.meta.instrument.detector = "NRCA1"
+        baseline.meta.reftype = "READNOISE"
+    target = run_dir.parents[1] / "baselines" / "readnoise_base.fits"
+    target.parent.mkdir()
+    baseline.save(target)
+    config = run_dir.parents[1] / "refsmith.yaml"
+    text = config.read_text()
+    assert "readnoise: 'refs/*/*_readnoise.fits'" in text
+    config.write_text(text.replace("readnoise: 'refs/*/*_readnoise.fits'",
+                                   "readnoise: baselines/readnoise_base.fits"))
+    return int(np.isfinite(data[:16, :16]).sum())
+
+
 def fill_store(run_dir: Path, plan: dict) -> dict:
     """A job store as a run leaves it: done, cached, one failure with a log, one blocked."""
     from refsmith.execute.store import JobStore
@@ -135,6 +159,7 @@ def ran(tmp_path_factory) -> dict:
     plan["leftovers"][0]["reason"] += " " + EVIL  # text from files must be escaped
     (run_dir / "plan.json").write_text(json.dumps(plan))
     facts = write_final_files(plan)
+    facts["readnoise"]["changed"] = write_readnoise_baseline(run_dir, facts["readnoise"])
     store = fill_store(run_dir, plan)
     report = build_report(run_dir)
     return {"dir": run_dir, "plan": plan, "files": facts, "store": store,
@@ -318,9 +343,9 @@ def test_final_files_statistics_pictures_and_provenance(ran):
     assert float(first) == pytest.approx(files["dark"]["means"][0], abs=1e-3)
     assert float(last) == pytest.approx(files["dark"]["means"][-1], abs=1e-3)
     for recipe, section in by_recipe.items():
-        # the demo config's report.baselines match the mask only (SUB64P like the synthetic
-        # reference): its card has the comparison picture too
-        assert len(IMG.findall(section)) == (2 if recipe == "bad_pixel_mask" else 1), recipe
+        # baselines: the mask's matches the synthetic reference (SUB64P), the read noise
+        # has its own; their cards have a comparison picture too
+        assert len(IMG.findall(section)) == (1 if recipe == "dark" else 2), recipe
         assert "<td>DETECTOR</td><td>NRCA1</td>" in section
         reftype = next(j["reftype"] for j in ran["plan"]["combine_jobs"] if j["recipe"] == recipe)
         assert f"<td>REFTYPE</td><td>{reftype.upper()}</td>" in section
@@ -332,7 +357,47 @@ def test_final_files_statistics_pictures_and_provenance(ran):
             assert Path(item["exposure"]).name in section
     for image in decoded_images(text):
         assert image[..., :3].std() > 0.05
-    assert len(IMG.findall(text)) == 2 + 3 + 1
+    assert len(IMG.findall(text)) == 2 + 3 + 2
+
+
+def test_verdict_per_final_file_in_the_summary(ran):
+    text = ran["html"]
+    summary = text[text.index('<section id="summary">'):text.index('<section id="timeline">')]
+    verdicts = re.search(r'<table class="verdicts">(.*?)</table>', summary, re.S).group(1)
+    rows = {re.search(r">([^<]+\.fits)</a>", row).group(1): row
+            for row in verdicts.split("<tr>")[1:] if "</a>" in row}
+    assert len(rows) == 3
+    readnoise = rows[Path(ran["files"]["readnoise"]["path"]).name]
+    assert "readnoise_base.fits</a> <span class=\"note\">(config)</span>" in readnoise
+    assert '<span class="state blocked">changed</span>' in readnoise
+    changed = ran["files"]["readnoise"]["changed"]
+    assert f"{changed / 4096:.2%} of pixels changed by &gt; 5 sigma" in readnoise
+    assert "median difference -10" not in readnoise  # most pixels did not change
+    mask = rows[Path(ran["files"]["bad_pixel_mask"]["path"]).name]
+    assert "synth_nrca1_sub64p_mask.fits</a>" in mask
+    dark = rows[Path(ran["files"]["dark"]["path"]).name]
+    assert "no baseline" in dark  # the synthetic dark is SUB64P; this one has no SUBARRAY
+    assert "CRDS not asked: the run was off-line" in dark
+    assert "no earlier run directory holds this final file" in dark
+
+
+def test_leftovers_grouped_by_recipe_and_reason(plan_only):
+    text = read(plan_only)
+    plan = json.loads((plan_only / "plan.json").read_text())
+    groups = re.findall(r'<details class="leftovers"( open)?><summary>(\w+): (\d+) left out, '
+                        r"([^<]+)</summary>(.*?)</details>", text, re.S)
+    assert sum(int(g[2]) for g in groups) == len(plan["leftovers"]) == 6
+    for opened, recipe, number, reason, rows in groups:
+        assert rows.count("<tr><td>") == int(number)
+        assert rows.count(f"<td>{recipe}</td>") == int(number)
+        assert bool(opened) == (int(number) <= 10)
+        assert rows.count(f'<span class="reason">{reason}') == int(number)
+    expected = Counter((item["recipe"], item["reason"].split(" (", 1)[0])
+                       for item in plan["leftovers"])
+    found = Counter()
+    for group in groups:
+        found[(group[1], html.unescape(group[3]))] += int(group[2])
+    assert found == expected
 
 
 def test_helpers():
@@ -391,7 +456,7 @@ def test_report_renders_in_headless_chromium(ran, tmp_path):
     for marker in ("ERROR:CONSOLE", "Uncaught", "Failed to load resource"):
         assert marker not in dom.stderr, dom.stderr[-2000:]
     assert '<section id="jobs">' in dom.stdout
-    assert len(IMG.findall(dom.stdout)) == len(IMG.findall(ran["html"])) == 6
+    assert len(IMG.findall(dom.stdout)) == len(IMG.findall(ran["html"])) == 7
     shot = tmp_path / "report.png"
     run = subprocess.run([*flags, f"--user-data-dir={tmp_path / 'profile2'}",
                           f"--screenshot={shot}", "--window-size=1280,2000",
@@ -405,6 +470,21 @@ def test_report_renders_in_headless_chromium(ran, tmp_path):
     # the timeline plot is decoded and drawn: its group colours (tab:blue) are on screen
     blue = np.abs(pixels - np.array([31, 119, 180]) / 255).max(axis=-1) < 0.06
     assert blue.sum() > 300
+    # the comparison views, further down: the read noise's difference image (its -10 DN
+    # corner at the deep-blue end of RdBu_r) and the mask's changed pixels (magenta)
+    comparison = ran["html"].index('<div class="comparison">')
+    assert "#reffiles" in ran["html"] and comparison > 0
+    shot = tmp_path / "whole.png"
+    run = subprocess.run([*flags, f"--user-data-dir={tmp_path / 'profile3'}",
+                          f"--screenshot={shot}", "--window-size=1280,12000",
+                          report.as_uri()], capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0 and shot.is_file(), run.stderr[-2000:]
+    whole = image.imread(shot)[..., :3]
+    deep_blue = np.abs(whole - np.array([5, 48, 97]) / 255).max(axis=-1) < 0.06
+    red = np.abs(whole - np.array([230, 0, 126]) / 255).max(axis=-1) < 0.06
+    assert deep_blue[2000:].sum() > 300, "no difference image on screen"
+    assert not red[:2000].any()
+    assert red[2000:].sum() > 20, "no changed mask pixels on screen"
 
 
 def test_unreadable_files_are_reported_not_fatal(plan_only, tmp_path):

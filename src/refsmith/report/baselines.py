@@ -62,7 +62,8 @@ class BaselineFinder:
         self.config_notes: list[str] = []
         self.baselines: dict[str, str] = {}
         self.sigma = 5.0
-        self.offline = bool(run.store.run.get("offline")) if run.store else None
+        recorded = run.store.run.get("offline") if run.store else None
+        self.offline = None if recorded is None else bool(recorded)
         self.base_dir = run.run_dir
         self._load_config(run.plan.get("config"))
 

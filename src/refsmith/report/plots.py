@@ -17,6 +17,8 @@ __all__ = ["array_png", "comparison_png", "dark_png", "mask_png"]
 
 MAX_DISPLAY = 512
 """Images are shown with at most this many pixels on a side (strided)."""
+CHANGED_COLOUR = "#e6007e"
+"""Pixels whose flagging changed (a colour the page's CSS does not use)."""
 
 
 def _stride(image: np.ndarray) -> np.ndarray:
@@ -126,8 +128,8 @@ def comparison_png(diff: np.ndarray | None, changed: np.ndarray, sigma: float, n
         from matplotlib.colors import ListedColormap
 
         left.imshow(_stride(changed).astype(np.uint8), origin="lower", vmin=-0.5, vmax=1.5,
-                    cmap=ListedColormap(["#f4f4f4", "#b42318"]), interpolation="nearest")
-        left.set_title(f"flagging changed ({int(changed.sum())} pixels, red)", fontsize=9)
+                    cmap=ListedColormap(["#f4f4f4", CHANGED_COLOUR]), interpolation="nearest")
+        left.set_title(f"flagging changed ({int(changed.sum())} pixels, magenta)", fontsize=9)
         left.tick_params(labelsize=7)
         right.text(0.5, 0.5, "masks: see the counts", ha="center", va="center")
         right.set_axis_off()
