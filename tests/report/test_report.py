@@ -357,7 +357,7 @@ def test_final_files_statistics_pictures_and_provenance(ran):
             assert Path(item["exposure"]).name in section
     for image in decoded_images(text):
         assert image[..., :3].std() > 0.05
-    assert len(IMG.findall(text)) == 2 + 3 + 2
+    assert len(IMG.findall(text)) == 2 + 3 + 2 + 3  # timelines, cards, comparisons, trends
 
 
 def test_verdict_per_final_file_in_the_summary(ran):
@@ -456,7 +456,7 @@ def test_report_renders_in_headless_chromium(ran, tmp_path):
     for marker in ("ERROR:CONSOLE", "Uncaught", "Failed to load resource"):
         assert marker not in dom.stderr, dom.stderr[-2000:]
     assert '<section id="jobs">' in dom.stdout
-    assert len(IMG.findall(dom.stdout)) == len(IMG.findall(ran["html"])) == 7
+    assert len(IMG.findall(dom.stdout)) == len(IMG.findall(ran["html"])) == 10
     shot = tmp_path / "report.png"
     run = subprocess.run([*flags, f"--user-data-dir={tmp_path / 'profile2'}",
                           f"--screenshot={shot}", "--window-size=1280,2000",

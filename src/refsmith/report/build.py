@@ -10,6 +10,7 @@ from refsmith.report.html import esc, file_link, page
 from refsmith.report.rundata import load_run
 from refsmith.report.sections import jobs_section, timelines_section
 from refsmith.report.summary import summary_section
+from refsmith.report.trends import trends_section
 from refsmith.util.files import atomic_write_text
 
 __all__ = ["build_report"]
@@ -57,6 +58,7 @@ def build_report(run_dir: str | Path, *, max_timelines: int = MAX_TIMELINES,
         summary_section(run, verdicts_html(run, views)),
         timelines_section(run, max_plots=max_timelines),
         jobs_section(run),
+        trends_section(run.plan, run.run_dir, max_plots=max_timelines),
         reffiles_section(run, views, max_pictures=max_pictures),
     ])
     subtitle = " &middot; ".join([
@@ -68,7 +70,7 @@ def build_report(run_dir: str | Path, *, max_timelines: int = MAX_TIMELINES,
     ])
     html_text = page(f"refsmith report: {run.run_dir.name}", subtitle,
                      [("summary", "Summary"), ("timeline", "Timelines"), ("jobs", "Jobs"),
-                      ("reffiles", "Reference files")], body)
+                      ("trends", "Trends"), ("reffiles", "Reference files")], body)
     target = run.run_dir / "report.html"
     atomic_write_text(target, html_text)
     return target
