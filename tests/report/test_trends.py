@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from refsmith.report.trends import collect_points, file_statistic, mark_outliers, \
-    trends_section
+from refsmith.report.trends import collect_points, file_statistic, mark_outliers, trends_section
 
 IMG = re.compile(r'<img [^>]*src="data:image/png;base64,')
 
