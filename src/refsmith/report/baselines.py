@@ -2,9 +2,10 @@
 
 In order: the file the config gives for its reference type or recipe
 (``report.baselines``, a path or glob matched on DETECTOR and SUBARRAY), then the file
-CRDS would select (only for runs that were not off-line; the report itself never waits on
-a network: see below), then the same final file of the previous run directory under the
-same output root. Each step that gives nothing says why (``notes``).
+CRDS selected for this setup (only for runs that were not off-line: the one a calibrated
+input records it was given, ``R_DARK = crds://...``, read from the local CRDS cache; the
+report never waits on a network), then the same final file of the previous run directory
+under the same output root. Each step that gives nothing says why (``notes``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from refsmith.report.rundata import RunData
 __all__ = ["Baseline", "BaselineFinder"]
 
 FULL_FRAME = frozenset({"FULL", "GENERIC", ""})
+REF_KEYWORDS = {"dark": "R_DARK", "gain": "R_GAIN", "mask": "R_MASK", "readnoise": "R_READNO",
+                "superbias": "R_SUPERB", "linearity": "R_LINEAR", "saturation": "R_SATURA",
+                "ipc": "R_IPC"}
+"""The primary-header keyword in which a calibrated product names the reference of a type."""
 ANY_DETECTOR = frozenset({"ANY", "MULTIPLE", "N/A"})
 
 
@@ -104,14 +109,57 @@ class BaselineFinder:
         if self.offline:
             result.notes.append("CRDS not asked: the run was off-line")
         else:
-            result.notes.append("CRDS not asked: the report does not contact CRDS (give "
-                                "the CRDS file in report.baselines)")
+            found, note = self._crds(path, reftype, header)
+            if found is not None:
+                result.path, result.source = found, "CRDS, as the pipeline chose it"
+                return result
+            result.notes.append(note)
         previous = self._previous(path, recipe)
         if previous is not None:
             result.path, result.source = previous, f"previous run {previous.parents[2].name}"
         else:
             result.notes.append("no earlier run directory holds this final file")
         return result
+
+    def _crds(self, path: Path, reftype: str, header: Mapping[str, Any]
+              ) -> tuple[Path | None, str]:
+        """The reference CRDS gave the pipeline for this setup, as recorded in a calibrated
+        input (``R_*``, ``crds://name``), when it is in the local CRDS cache. The report
+        never downloads: the cache is read, so the time is bounded."""
+        keyword = REF_KEYWORDS.get(reftype)
+        if keyword is None:
+            return None, f"CRDS: no {reftype or 'reference'} type the pipeline records"
+        used = ""
+        for product in self._calibrated_inputs(path):
+            try:
+                from astropy.io import fits
+
+                used = str(fits.getheader(product).get(keyword, "") or "")
+            except (OSError, ValueError):
+                continue
+            break
+        if not used.startswith("crds://"):
+            return None, (f"CRDS: the pipeline used no CRDS {reftype} file on these inputs"
+                          + (f" ({keyword} = {used})" if used else ""))
+        name = used.removeprefix("crds://")
+        cache = Path(os.environ.get("CRDS_PATH") or Path.home() / "crds_cache")
+        instrument = str(header.get("INSTRUME", "")).strip().lower()
+        for candidate in (cache / "references" / "jwst" / instrument / name,
+                          cache / "references" / "jwst" / name):
+            if candidate.is_file():
+                return candidate, ""
+        return None, (f"CRDS chose {name}, which is not in the CRDS cache {cache} (the "
+                      "report does not download)")
+
+    def _calibrated_inputs(self, path: Path) -> list[str]:
+        """Calibrated products the final file was made from (through the plan)."""
+        plan = self.run.plan
+        individual = next((j.get("inputs", []) for j in plan.get("combine_jobs", [])
+                           if Path(j.get("output", "")) == path), [])
+        outputs = set(individual)
+        return [item["path"] for job in plan.get("reffile_jobs", [])
+                if job.get("output") in outputs for item in job.get("inputs", [])
+                if item.get("path")]
 
     def _configured(self, given: str, path: Path, header: Mapping[str, Any]) -> Path | None:
         text = os.path.expandvars(os.path.expanduser(given))
