@@ -65,7 +65,8 @@ recipes:                         # validate: run the pipeline step using each fi
   gain:        {imtypes: DDFF, steps: linearity-, params: {validate: pipeline}}
   bad_pixel_mask: {reftype: mask, imtypes: DF+, steps: linearity-,
                    params: {validate: pipeline}}
-report:                          # compare each final file with the synthetic reference
+report:                          # compare each final file with the synthetic reference files
+                                 # (made for calibration, not the injected truth)
   baselines: {readnoise: 'refs/*/*_readnoise.fits', superbias: 'refs/*/*_superbias.fits',
               dark: 'refs/*/*_dark.fits', gain: 'refs/*/*_gain.fits',
               mask: 'refs/*/*_mask.fits'}
