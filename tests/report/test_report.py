@@ -334,6 +334,9 @@ def test_final_files_statistics_pictures_and_provenance(ran):
     flags = dict(re.findall(r"<tr><td>(\w+)</td><td>(\d+)</td></tr>",
                             re.search(r'<table class="flags">(.*?)</table>', mask, re.S)[1]))
     assert flags == {"DEAD": "6", "DO_NOT_USE": "9", "HOT": "3"}
+    amps = re.search(r'<table class="amps">(.*?)</table>', mask, re.S).group(1)
+    assert "<th>flagged science pixels</th>" in amps  # a subarray: one output
+    assert f"<tr><td>all</td><td>0-63</td><td>9</td><td>{9 / 3600:.3%}</td></tr>" in amps
     dark = by_recipe["dark"]
     assert "mean rate (DN/group)" in dark and "<td>groups</td><td>5</td>" in dark
     rate = float(re.search(r"<td>median</td><td>([^<]+)</td>", dark).group(1))

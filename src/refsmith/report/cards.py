@@ -119,8 +119,8 @@ def _card(view: RefFileView, run: RunData, max_pictures: int) -> str:
                    "files only.</p>")
         extra = ""
         if view.amps:
-            fourth = ("flagged science pixels", "fraction") if view.stats.get(
-                "flagged pixels (all)") else ("median", "robust std")
+            fourth = (("flagged science pixels", "fraction") if view.kind == "mask"
+                      else ("median", "robust std"))
             extra += ("<h4>Per amplifier</h4>"
                       + table(("amplifier", "columns", *fourth), view.amps, cls="amps"))
         if view.flags:

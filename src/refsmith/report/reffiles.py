@@ -37,6 +37,7 @@ class RefFileView:
 
     path: Path
     recipe: str
+    kind: str = ""
     meta: dict[str, str] = field(default_factory=dict)
     header: dict[str, Any] = field(default_factory=dict)
     array: str = ""
@@ -113,7 +114,7 @@ def describe_reffile(path: Path, plan: Mapping[str, Any], *, picture: bool = Tru
     view.meta = {k: str(image.header[k]) for k in ("REFTYPE", "DETECTOR", "SUBARRAY",
                                                    "READPATT", "USEAFTER", "PEDIGREE",
                                                    "DESCRIP") if k in image.header}
-    view.shape, view.array = image.shape, image.label
+    view.shape, view.array, view.kind = image.shape, image.label, image.kind
     refpix = reference_pixels(image.header, image.data.shape)
     science = ~refpix if refpix is not None else np.ones(image.data.shape, bool)
     if image.kind == "mask":
