@@ -2,8 +2,9 @@
 
 ``commands`` (one function per sub-command, :func:`main`), ``parser`` (the argparse
 parser: sub-commands, options, examples), ``columns`` (aligned text tables), ``explain``
-(``refsmith explain``) and ``demo`` (``refsmith demo``). The console script is
-``refsmith.cli:main``; ``python -m refsmith.cli`` runs the same.
+(``refsmith explain``), ``compare`` (``refsmith compare``) and ``demo`` (``refsmith
+demo``). The console script is ``refsmith.cli:main``; ``python -m refsmith.cli`` runs the
+same.
 """
 
 from refsmith.util.lazy import lazy_exports
