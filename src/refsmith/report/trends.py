@@ -21,6 +21,7 @@ import numpy as np
 
 from refsmith.report.geometry import reference_pixels
 from refsmith.report.html import Html, esc, file_link, png_img, table
+from refsmith.report.images import plane
 
 __all__ = ["OUTLIER_SIGMA", "Point", "collect_points", "mark_outliers", "trend_png",
            "trends_section"]
@@ -47,29 +48,28 @@ def file_statistic(path: str | Path) -> tuple[float, str]:
     """(value, what it is) of an individual reference file; raises OSError/ValueError."""
     from astropy.io import fits
 
-    with fits.open(path, memmap=True) as hdus:
+    with fits.open(path, memmap=False) as hdus:  # lazy: only what is asked for is read
         header = hdus[0].header
         names = [h.name for h in hdus]
         if "SCI" not in names and "DQ" in names:
-            dq = fits.getdata(path, extname="DQ", memmap=False)
+            dq = hdus["DQ"].data
             refpix = reference_pixels(header, dq.shape)
             science = dq if refpix is None else dq[~refpix]
             return float(np.count_nonzero(science)), "flagged science pixels"
-        sci = hdus["SCI"].data
-        while sci.ndim > 3:
-            sci = sci[0]
-        if sci.ndim == 3:
-            n = sci.shape[0]
-            plane = (np.asarray(sci[-1], np.float64) - np.asarray(sci[0], np.float64)) \
+        sci = hdus["SCI"]
+        shape = tuple(int(n) for n in sci.shape)
+        if len(shape) >= 3:  # two planes of the cube, not the cube
+            n = shape[-3]
+            values = (plane(sci.section, shape, n - 1) - plane(sci.section, shape, 0)) \
                 / max(n - 1, 1)
             label = "median rate (DN/group)"
         else:
             reftype = str(header.get("REFTYPE", "")).strip().lower()
-            plane, label = np.asarray(sci, np.float64), f"median {reftype}"
+            values, label = np.asarray(sci.data, np.float64), f"median {reftype}"
         refpix = reference_pixels({k: header[k] for k in ("SUBSTRT1", "SUBSTRT2",
                                                           "INSTRUME") if k in header},
-                                  plane.shape)
-        values = plane if refpix is None else plane[~refpix]
+                                  values.shape)
+        values = values if refpix is None else values[~refpix]
         finite = values[np.isfinite(values)]
         return (float(np.median(finite)) if finite.size else math.nan), label
 
