@@ -47,7 +47,7 @@ def declared() -> tuple[set[str], set[str]]:
     return names(project["dependencies"]), optional
 
 
-OPTIONAL_USERS = ("src/refsmith/execute/dask.py",)
+OPTIONAL_USERS = ("src/refsmith/execute/dask.py", "src/refsmith/execute/jobqueue.py")
 """Modules that may import packages of an extra (``[dask]``): imported only when used."""
 
 
