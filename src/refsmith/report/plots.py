@@ -120,9 +120,10 @@ def mask_png(dq: np.ndarray, counts: Mapping[str, int], dpi: int) -> bytes:
 
 
 def comparison_png(diff: np.ndarray | None, changed: np.ndarray, sigma: float, nsigma: float,
-                   dpi: int) -> bytes:
-    """The difference new - baseline (or, for masks, the pixels whose flagging changed)
-    and the histogram of the differences with the +-N sigma limits."""
+                   dpi: int, flagging: tuple[int, int] = (0, 0)) -> bytes:
+    """The difference new - baseline and the histogram of the differences with the
+    +-N sigma limits; for masks, the pixels whose flagging changed and the counts of
+    ``flagging`` (newly flagged, no longer flagged)."""
     fig, (left, right) = _figure(dpi)
     if diff is None:  # masks
         from matplotlib.colors import ListedColormap
@@ -131,8 +132,12 @@ def comparison_png(diff: np.ndarray | None, changed: np.ndarray, sigma: float, n
                     cmap=ListedColormap(["#f4f4f4", CHANGED_COLOUR]), interpolation="nearest")
         left.set_title(f"flagging changed ({int(changed.sum())} pixels, magenta)", fontsize=9)
         left.tick_params(labelsize=7)
-        right.text(0.5, 0.5, "masks: see the counts", ha="center", va="center")
-        right.set_axis_off()
+        bars = right.bar(["newly flagged", "no longer flagged"], flagging,
+                         color=[CHANGED_COLOUR, "C0"])
+        right.bar_label(bars, fontsize=8)
+        right.set_title("pixels whose flagging changed", fontsize=9)
+        right.set_ylabel("pixels", fontsize=8)
+        right.tick_params(labelsize=7)
         return _png(fig)
     _image(fig, left, diff, "new - baseline", cmap="RdBu_r", symmetric=True)
     _histogram(right, diff, f"differences; |diff| > {nsigma:g} sigma: {int(changed.sum())} "

@@ -146,8 +146,9 @@ def _compare(view: RefFileView, image: Image, path: Path, nsigma: float, dpi: in
                             base_name=str(path))
     del other
     if dpi and result.changed_map is not None:
-        view.comparison_png = plots.comparison_png(result.diff, result.changed_map,
-                                                   result.sigma, nsigma, dpi)
+        view.comparison_png = plots.comparison_png(
+            result.diff, result.changed_map, result.sigma, nsigma, dpi,
+            flagging=(result.newly_flagged, result.unflagged))
     result.diff = result.changed_map = None
     view.comparison = result
 
