@@ -58,6 +58,22 @@ def test_identical_consistent_and_changed_images(tmp_path, noise):
     assert result.fraction == pytest.approx(128 / 4096, abs=0.001)
     scaled = compare_files(write_image(tmp_path / "scaled.fits", noise * 1.1), base)
     assert scaled.verdict == "changed" and scaled.median_ratio == pytest.approx(1.1, rel=1e-4)
+    assert result.threshold == pytest.approx(5 * result.sigma)
+    assert f"|difference| > {result.threshold:.4g})" in result.line
+
+
+def test_a_smooth_map_has_the_floor_as_its_threshold(tmp_path):
+    """Box-wise maps (gain) have no pixel noise: sigma 0, the floor decides, and the line
+    says so."""
+    base = np.full((64, 64), 2.0)
+    new = base.copy()
+    new[:, :32] *= 1.1  # half the map 10 % up
+    new[:, 32:] *= 1.0005  # the other half within the floor (0.1 % of the median)
+    result = compare_files(write_image(tmp_path / "new.fits", new),
+                           write_image(tmp_path / "base.fits", base))
+    assert result.sigma == 0 and result.threshold == pytest.approx(0.002)
+    assert result.changed == 64 * 32 and result.verdict == "changed"
+    assert "|difference| > 0.002, the floor of 0.1% of the baseline median)" in result.line
 
 
 def test_a_subarray_is_compared_with_its_cutout_of_a_full_frame(tmp_path):

@@ -37,6 +37,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             rows += [("median ratio", f"{result.median_ratio:.6g}"),
                      ("median difference", f"{result.median_diff:.6g}"),
                      ("sigma of the difference", f"{result.sigma:.6g}"),
+                     ("changed: |difference| >", f"{result.threshold:.6g}"),
                      (f"changed by > {result.nsigma:g} sigma",
                       f"{result.changed} ({result.fraction:.3%})")]
         width = max(len(k) for k, _ in rows)

@@ -53,6 +53,7 @@ class Comparison:
     fraction: float = 0.0
     sigma: float = math.nan
     nsigma: float = NSIGMA
+    threshold: float = math.nan  # |diff| above this counts as changed
     median_diff: float = math.nan
     median_ratio: float = math.nan
     newly_flagged: int = 0
@@ -64,8 +65,8 @@ class Comparison:
         """JSON-ready fields (no arrays; NaN as None)."""
         out = {k: getattr(self, k) for k in (
             "new", "baseline", "verdict", "line", "kind", "label", "pixels", "changed",
-            "fraction", "sigma", "nsigma", "median_diff", "median_ratio", "newly_flagged",
-            "unflagged")}
+            "fraction", "sigma", "nsigma", "threshold", "median_diff", "median_ratio",
+            "newly_flagged", "unflagged")}
         return {k: None if isinstance(v, float) and not math.isfinite(v) else v
                 for k, v in out.items()}
 
@@ -130,8 +131,8 @@ def compare_images(new: Image, base: Image, *, nsigma: float = NSIGMA, new_name:
     if math.isfinite(base_median) and base_median != 0:
         result.median_ratio = float(np.nanmedian(new.data)) / base_median
     threshold = nsigma * sigma if sigma > 0 else 0.0
-    if math.isfinite(base_median):  # a smooth map has no noise to measure sigma with
-        threshold = max(threshold, MIN_RELATIVE * abs(base_median))
+    floor = MIN_RELATIVE * abs(base_median) if math.isfinite(base_median) else 0.0
+    threshold = result.threshold = max(threshold, floor)  # a smooth map has no noise
     changed = ~finite | (np.abs(np.where(finite, diff, 0.0)) > threshold)
     # NaN on both sides is no change
     changed &= ~(np.isnan(new.data) & np.isnan(reference))
@@ -143,7 +144,9 @@ def compare_images(new: Image, base: Image, *, nsigma: float = NSIGMA, new_name:
     result.verdict = "changed" if result.fraction > CHANGED_FRACTION or off else "consistent"
     result.line = (f"{result.verdict}: median ratio {_fmt(result.median_ratio)}, median "
                    f"difference {_fmt(result.median_diff)}, {result.fraction:.2%} of pixels "
-                   f"changed by > {nsigma:g} sigma (sigma {_fmt(sigma)})")
+                   f"changed by > {nsigma:g} sigma (sigma {_fmt(sigma)}: |difference| > "
+                   f"{_fmt(threshold)}" + (f", the floor of {MIN_RELATIVE:.1%} of the baseline "
+                                           "median)" if floor >= nsigma * sigma else ")"))
     return result
 
 
