@@ -159,6 +159,22 @@ def test_a_budget_too_small_names_what_to_raise(ramps, tmp_path):
         make("dark", ramps, tmp_path / "x.fits", memory=2**20)
 
 
+def test_a_builtin_given_rate_images_says_which_steps_to_use(tmp_path):
+    """plan refuses slopes for a plug-in that reads ramps (test_plugin_checks); a caller
+    that gets past it (the API, a hand-written plan) still gets the reason, not a crash."""
+    rates = []
+    for i in range(2):
+        path = tmp_path / f"rate{i}.fits"
+        fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.ones((16, 16), np.float32),
+                                                       name="SCI")]).writeto(path)
+        rates.append(("D" + str(i + 1), f"raw{i}", str(path)))
+    group = load_group("readnoise", "g1", rates)
+    cls = load_plugin("readnoise")
+    with pytest.raises(ValueError, match=r"D1 is not a ramp .* 2-D \(16, 16\) .*"
+                       r"calibrated before ramp_fit \(steps: dq_init-\)"):
+        cls().make(group, cls.Params(), str(tmp_path / "out.fits"))
+
+
 @pytest.mark.parametrize("method", ["clipped_mean", "mean", "median"])
 def test_combining_does_not_depend_on_the_block_size(ramps, tmp_path, method, monkeypatch):
     _, darks, _ = ramps
