@@ -37,6 +37,16 @@ FORMAT_ALIASES = {"table": "text"}
 """Old names still accepted, so that scripts do not break (scan's and steps' ``table``)."""
 
 
+def add_run_target(p: argparse.ArgumentParser) -> None:
+    """The arguments ``plan`` and ``run`` share: the config, extra inputs, the run directory."""
+    p.add_argument("config", help="refsmith YAML config or legacy jwst_reffiles mkrefs.cfg")
+    p.add_argument("inputs", nargs="*", help="inputs added to the config's inputs.paths")
+    p.add_argument("--run-dir", help="run directory (default: <output.root>/<output.run>)")
+    p.add_argument("--new-run", action="store_true",
+                   help="numbered runs (output.run: run###, legacy runID: AUTO): start the "
+                        "next run instead of the latest")
+
+
 def output_format(value: str) -> str:
     """A ``--format`` value, with its old name (``table``) read as the new one."""
     text = value.strip().lower()
@@ -111,12 +121,7 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     add_format(p)
 
     p = add("plan", "catalog, group and plan calibration; executes nothing")
-    p.add_argument("config", help="refsmith YAML config or legacy jwst_reffiles mkrefs.cfg")
-    p.add_argument("inputs", nargs="*", help="inputs added to the config's inputs.paths")
-    p.add_argument("--run-dir", help="run directory (default: <output.root>/<output.run>)")
-    p.add_argument("--new-run", action="store_true",
-                   help="numbered runs (output.run: run###, legacy runID: AUTO): start the "
-                        "next run instead of the latest")
+    add_run_target(p)
     add_format(p)
     p.add_argument("--show-commands", action="store_true",
                    help="print the equivalent strun command line of every calibration job")
@@ -131,12 +136,7 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     add_format(p)
 
     p = add("run", "plan, then execute the jobs (resumes the run directory)")
-    p.add_argument("config", help="refsmith YAML config or legacy jwst_reffiles mkrefs.cfg")
-    p.add_argument("inputs", nargs="*", help="inputs added to the config's inputs.paths")
-    p.add_argument("--run-dir", help="run directory (default: <output.root>/<output.run>)")
-    p.add_argument("--new-run", action="store_true",
-                   help="numbered runs (output.run: run###, legacy runID: AUTO): start the "
-                        "next run instead of the latest")
+    add_run_target(p)
     p.add_argument("--executor", choices=("local", "dask"), help="default: execution.executor")
     p.add_argument("--workers", type=int, help="worker processes (default: cores)")
     p.add_argument("--retries", type=int, help="extra attempts of a failing job (default: 1)")
