@@ -4,7 +4,8 @@
 whatever happens (a pipeline exception, ``SystemExit`` from crds, a missing plug-in), it
 returns a result record with ``ok`` False and a message meant for the user. The first
 task in a process sets the process up (:func:`prepare_worker`): off-line CRDS or a bounded
-CRDS timeout, then ``import jwst`` once and ``gc.freeze()``. Each result carries the
+CRDS timeout, then ``import jwst`` once (and asdf's extensions), the plug-ins' compiled
+loops, and ``gc.freeze()``. Each result carries the
 process's peak resident memory during the job (``peak_rss``, Linux).
 
 Besides the plan's kinds (calibration, reffile, combine) there is ``probe``: hold
@@ -98,6 +99,9 @@ def prepare_worker(settings: WorkerSettings) -> str:
         from refsmith.calibrate.runner import import_pipeline
 
         import_pipeline(freeze_gc=settings.freeze_gc)
+        from refsmith.plugins.kernels import warm
+
+        warm()  # the built-ins' compiled loops, from numba's cache (compiled once a machine)
         keep_freed_memory()  # big arrays reused, not page-faulted in again; see memory.py
         _prepare_error = ""
     except (Exception, SystemExit) as exc:

@@ -12,8 +12,8 @@ from refsmith.plugins.builtin.declarations import flag_value
 from refsmith.plugins.inputs import GroupInputs, InputFile
 from refsmith.plugins.stats import clipped_stats, pooled_sigma
 
-__all__ = ["dq_def", "fill_nonfinite", "flag_value", "pairs", "pooled_floor", "require_ramps",
-           "scatter", "stack_copies"]
+__all__ = ["dq_def", "fill_nonfinite", "flag_value", "group_steps", "pairs", "pooled_floor",
+           "require_ramps", "scatter", "stack_copies"]
 
 
 _DESCRIPTIONS = {
@@ -106,6 +106,17 @@ def stack_copies(samples: int) -> float:
     and clipped: the block (float32 data and uint8 GROUPDQ, 5 bytes a sample), the stack
     (4) and the results of ``clipped_stats`` (28 bytes a pixel, whatever the samples)."""
     return (9 * samples + 28) / (5 * samples)
+
+
+def group_steps(ramp: np.ndarray) -> np.ndarray:
+    """Group-to-group differences of a ``(nints, ngroups, rows, nx)`` ramp, in place.
+
+    Returns ``ramp[:, :-1]`` holding ``ramp[:, g + 1] - ramp[:, g]`` (the ramp's data are
+    overwritten): ``np.diff`` without a block-sized temporary.
+    """
+    for group in range(ramp.shape[1] - 1):
+        np.subtract(ramp[:, group + 1], ramp[:, group], out=ramp[:, group])
+    return ramp[:, :-1]
 
 
 def pairs(files: Sequence[InputFile]) -> list[tuple[InputFile, InputFile]]:

@@ -17,7 +17,8 @@ from refsmith.plugins.builtin._common import dq_def, flag_value, require_ramps
 from refsmith.plugins.builtin.declarations import BadPixelMask, BadPixelParams
 from refsmith.plugins.fitsrows import ImageRows
 from refsmith.plugins.inputs import GroupInputs
-from refsmith.plugins.stats import robust_sigma, robust_zscore
+from refsmith.plugins.kernels import median_columns
+from refsmith.plugins.stats import clipped_stats, robust_sigma, robust_zscore
 
 __all__ = ["BadPixelMaskPlugin", "BadPixelParams", "defined_flags", "ramp_slopes", "vote_tested"]
 
@@ -126,14 +127,13 @@ class BadPixelMaskPlugin(BadPixelMask):
                 if darks:
                     slopes, noise[here] = ramp_slopes(list(block.ramps[:len(darks)]),
                                                       dark_times)
-                    dark[here] = (np.median(slopes, axis=0) if not np.isnan(slopes).any()
-                                  else np.nanmedian(slopes, axis=0))
-                    n = np.sum(np.isfinite(slopes), axis=0)
-                    own_error[here] = 1.2533 * np.nanstd(slopes, axis=0, ddof=1) / np.sqrt(n)
+                    dark[here] = median_columns(slopes)
+                    spread = clipped_stats(slopes, 0.0, sigma=0.0)
+                    own_error[here] = 1.2533 * np.sqrt(spread.variance / spread.count)
                 if flats:
                     flat_slopes, _ = ramp_slopes(list(block.ramps[len(darks):]), flat_times,
                                                  noise=False)
-                    flat[here] = np.nanmean(flat_slopes, axis=0)
+                    flat[here] = clipped_stats(flat_slopes, 0.0, sigma=0.0).mean
             reference[here] = block.reference_pixels
         science = ~reference
         found: dict[str, np.ndarray] = {}

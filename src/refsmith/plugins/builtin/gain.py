@@ -8,25 +8,26 @@ from typing import Any
 import numpy as np
 
 from refsmith.plugins.blocks import RampBlock
-from refsmith.plugins.builtin._common import fill_nonfinite, require_ramps
+from refsmith.plugins.builtin._common import fill_nonfinite, group_steps, require_ramps
 from refsmith.plugins.builtin.declarations import Gain, GainParams
 from refsmith.plugins.inputs import GroupInputs
+from refsmith.plugins.kernels import MAD_TO_SIGMA, median_columns
 from refsmith.plugins.stats import clipped_stats
 
-COPIES = 3.0  # the blocks, two pairs of group differences
-_MAD = 1.482602218505602  # sigma of a normal distribution per median absolute deviation
+COPIES = 2.0  # the blocks (differences made in them), the sums of a pair
 
-__all__ = ["GainParams", "GainPlugin", "box_gain", "pair_statistics"]
+__all__ = ["GainParams", "GainPlugin", "box_gain", "box_median", "pair_statistics"]
 
 
 def pair_statistics(first: RampBlock, second: RampBlock) -> tuple[np.ndarray, np.ndarray]:
     """Per pixel: mean signal per group step (DN) and the variance of the pair's CDS.
 
-    The group-to-group differences of the two ramps are averaged (signal) and subtracted
-    (variance of the difference = 2 x the variance of one CDS, fixed patterns cancelled).
+    The group-to-group differences of the two ramps (made in the blocks: they are
+    overwritten) are averaged (signal) and subtracted (variance of the difference = 2 x the
+    variance of one CDS, fixed patterns cancelled).
     """
     nints = min(first.data.shape[0], second.data.shape[0])
-    da, db = np.diff(first.data[:nints], axis=1), np.diff(second.data[:nints], axis=1)
+    da, db = group_steps(first.data[:nints]), group_steps(second.data[:nints])  # in place
     rows, nx = da.shape[-2:]
     total = da + db
     total *= 0.5
@@ -62,8 +63,8 @@ def box_gain(signal_f: np.ndarray, variance_f: np.ndarray, signal_d: np.ndarray,
         warnings.simplefilter("ignore", RuntimeWarning)  # boxes with no usable pixel
         for values in (sf, vf, vd):
             chosen = np.where(usable, values, np.nan)
-            center = np.nanmedian(chosen, axis=-1, keepdims=True)
-            scale = _MAD * np.nanmedian(np.abs(chosen - center), axis=-1, keepdims=True)
+            center = box_median(chosen)
+            scale = MAD_TO_SIGMA * box_median(np.abs(chosen - center))
             z = np.where(scale > 0, (values - center) / scale, 0.0)
             usable &= np.abs(z) <= params.reject_sigma
         count = usable.sum(axis=-1)
@@ -77,6 +78,12 @@ def box_gain(signal_f: np.ndarray, variance_f: np.ndarray, signal_d: np.ndarray,
         gain = np.where(good, 2.0 * excess_signal / excess_variance, np.nan)
     full = np.repeat(np.repeat(gain, box, axis=0), box, axis=1)
     return full[:ny, :nx]
+
+
+def box_median(values: np.ndarray) -> np.ndarray:
+    """NaN-ignoring median over the last axis, keeping it (``(..., 1)``)."""
+    flat = values.reshape(-1, values.shape[-1])
+    return median_columns(flat.T).reshape(*values.shape[:-1], 1)
 
 
 class GainPlugin(Gain):

@@ -7,27 +7,35 @@ from typing import Any
 import numpy as np
 
 from refsmith.plugins.blocks import Block
-from refsmith.plugins.builtin._common import fill_nonfinite, pairs, pooled_floor, require_ramps
+from refsmith.plugins.builtin._common import (
+    fill_nonfinite,
+    group_steps,
+    pairs,
+    pooled_floor,
+    require_ramps,
+)
 from refsmith.plugins.builtin.declarations import Readnoise, ReadnoiseParams
 from refsmith.plugins.inputs import GroupInputs
 from refsmith.plugins.stats import clipped_stats
 
 __all__ = ["ReadnoiseParams", "ReadnoisePlugin", "pair_cds"]
 
-COPIES = 3.0  # the blocks (10 bytes a sample of a pair), the difference, the CDS, results
+COPIES = 2.0  # the blocks (10 bytes a sample of a pair; CDS made in them), results
 
 
 def pair_cds(block: Block) -> np.ndarray:
     """``(n, rows, nx)`` CDS samples of the pair differences in a block of dark pairs.
 
     For each pair (ramps 0-1, 2-3 ...) the two ramps are subtracted (bias, fixed patterns
-    and the mean dark signal cancel) and differenced group to group.
+    and the mean dark signal cancel) and differenced group to group, in the first ramp's
+    block (overwritten: no block-sized temporaries).
     """
     samples = []
     for first, second in pairs(block.ramps):
         nints = min(first.data.shape[0], second.data.shape[0])
-        difference = first.data[:nints] - second.data[:nints]
-        cds = np.diff(difference, axis=1)
+        difference = np.subtract(first.data[:nints], second.data[:nints],
+                                 out=first.data[:nints])
+        cds = group_steps(difference)
         samples.append(cds.reshape(-1, *cds.shape[-2:]))
     return samples[0] if len(samples) == 1 else np.concatenate(samples)
 
