@@ -56,29 +56,44 @@ def check_datamodel(path: str | Path, reftype: str) -> None:
     if class_name and written_as != class_name:
         raise ReferenceFileInvalid(f"does not open as {class_name}: it is a "
                                    f"{written_as or 'file without DATAMODL'}")
+    # memory-mapped, unscaled: the arrays are read once, from the page cache, by the
+    # finite check below (opening by name reads them all into fresh memory first: 0.9-5.6 s
+    # for a full-frame 20-group dark, against 0.6 s); DQ values are not checked
     try:
-        model = model_class(str(path), strict_validation=True)
+        hdus = fits.open(str(path), memmap=True, do_not_scale_image_data=True)
     except Exception as exc:
-        raise ReferenceFileInvalid(
-            f"does not open as {class_name or 'a datamodel'} with strict validation: "
-            f"{type(exc).__name__}: {exc}") from None
+        raise ReferenceFileInvalid(f"not a readable FITS file: {exc}") from None
     try:
         try:
-            model.validate()
+            model = model_class(hdus, strict_validation=True)
         except Exception as exc:
-            raise ReferenceFileInvalid(f"datamodel validation failed: {exc}") from None
-        found = str(model.meta.reftype or "").lower()
-        if found != reftype.lower():
-            raise ReferenceFileInvalid(f"REFTYPE is {found or 'absent'!r}, expected "
-                                       f"{reftype.lower()!r}")
-        for name in ("data", "err"):
-            if name in model.instance:
-                array = np.asarray(getattr(model, name))
-                bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
-                if bad:
-                    raise ReferenceFileInvalid(f"{name} has {bad} non-finite values")
+            raise ReferenceFileInvalid(
+                f"does not open as {class_name or 'a datamodel'} with strict validation: "
+                f"{type(exc).__name__}: {exc}") from None
+        try:
+            _check_model(model, reftype)
+        finally:
+            model.close()
     finally:
-        model.close()
+        hdus.close()
+
+
+def _check_model(model: Any, reftype: str) -> None:
+    try:
+        model.validate()
+    except Exception as exc:
+        raise ReferenceFileInvalid(f"datamodel validation failed: {exc}") from None
+    found = str(model.meta.reftype or "").lower()
+    if found != reftype.lower():
+        raise ReferenceFileInvalid(f"REFTYPE is {found or 'absent'!r}, expected "
+                                   f"{reftype.lower()!r}")
+    for name in ("data", "err"):
+        if name in model.instance:
+            array = np.asarray(getattr(model, name))
+            planes = array.reshape(-1, *array.shape[-2:]) if array.ndim > 2 else [array]
+            bad = sum(int(p.size - np.count_nonzero(np.isfinite(p))) for p in planes)
+            if bad:
+                raise ReferenceFileInvalid(f"{name} has {bad} non-finite values")
 
 
 def _companion(reftype: str, reference: Any, directory: Path) -> str:
