@@ -12,6 +12,7 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test,dask]'
+	$(BIN)/python -c 'from refsmith.plugins.kernels import warm; warm()'  # compile once (~12 s)
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -134,6 +134,7 @@ def _execute(kind: str, job: Any, log_path: str, overrides: Mapping[str, Any],
                 _finalize(model, final, plugin, params, job, history)
             finally:
                 getattr(model, "close", lambda: None)()
+                model = None  # its arrays are freed before the file is validated
             _validate_or_reject(final, destination, plugin.reftype, params, exposures, job)
             os.replace(final, destination)
             log.info("wrote %s", destination)
