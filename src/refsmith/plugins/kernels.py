@@ -213,9 +213,8 @@ def median_columns(x: np.ndarray) -> np.ndarray:
     (NaN where a column has no finite value): ``np.nanmedian(x, axis=0)``, without its
     partition along a short strided axis (1 s for eight slopes of a full frame)."""
     array = np.asarray(x)
-    flat = np.ascontiguousarray(array.reshape(array.shape[0], -1), np.float64) \
-        if array.dtype != np.float32 else np.ascontiguousarray(
-            array.reshape(array.shape[0], -1))
+    dtype = np.float32 if array.dtype == np.float32 else np.float64
+    flat = np.ascontiguousarray(array.reshape(array.shape[0], -1), dtype)
     out = np.empty(flat.shape[1])
     _median_columns(flat, out)
     return out.reshape(array.shape[1:])
