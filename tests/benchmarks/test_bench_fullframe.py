@@ -1,7 +1,7 @@
 """A small benchmarks/bench_fullframe.py: the whole chain in a budget that forces blocks.
 
 512 x 512, 20-group NIRCam exposures (4 darks, 2 flats) through the real pipeline and the
-five built-ins with a 600 MB budget per reference-file job (a worker holds ~0.37 GiB
+five built-ins with a 700 MB budget per reference-file job (a worker holds 0.37-0.56 GiB
 before its first block): every job is done, every final
 file made, the plug-ins read several blocks, and no plug-in job's peak resident memory
 passes its budget by more than the benchmark's 300 MB tolerance.
@@ -21,7 +21,10 @@ from refsmith.running import RunOptions, run
 from refsmith.util.memory import parse_memory
 
 BENCH = Path(__file__).parents[2] / "benchmarks" / "bench_fullframe.py"
-BUDGET = "600MB"
+# A worker holds 0.37-0.56 GiB before a job's first block (measured: after import jwst,
+# the compiled kernels, and what earlier jobs left); the dark's rows cost 0.68 MB each, so
+# 700 MB (0.65 GiB) splits its 512 rows into blocks wherever the worker holds 0.37-0.64 GiB.
+BUDGET = "700MB"
 
 pytestmark = pytest.mark.slow
 
