@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import resource
 import signal
 import socket
@@ -415,11 +416,13 @@ def test_kill_9_during_a_combine_leaves_temporaries_the_next_run_removes(tmp_pat
     summary = run(load_config(config), options=RunOptions(progress="none", report=False))
     assert summary.exit_code == 0, summary.to_dict()
     # the planted ones, and any the other worker left when it died with the run (a
-    # calibration product's .part, a plug-in's scratch file): temporaries, nothing else
+    # calibration product's .part, a plug-in's or the runner's scratch file, .plugin. or
+    # .final.): temporaries, nothing else
     assert set(map(str, stale)) <= set(summary.cleaned)
     extra = [Path(p) for p in summary.cleaned if p not in set(map(str, stale))]
+    scratch_form = re.compile(r"\..+\.(plugin|final)\.[0-9a-f]{8}\.fits")
     assert all(p.name.startswith(".") and (p.name.endswith((".part", ".tmp")) or
-               ".plugin." in p.name) for p in extra), extra
+               scratch_form.fullmatch(p.name)) for p in extra), extra
     assert not any(p.exists() for p in stale)
     assert all(p.exists() for p in kept)
     final = run_dir / "final" / "held"
