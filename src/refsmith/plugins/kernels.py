@@ -64,6 +64,7 @@ def _clip_columns(x, floor, sigma, center, has_center, mean, variance, count, ke
     kc = np.empty(_TILE)
     mid = np.empty(_TILE)
     limit = np.empty(_TILE)
+    flo = np.empty(_TILE)  # the floor, NaN as 0
     wide = np.zeros(_TILE, np.bool_)
     values = np.empty(n)
     for t0 in range(0, m, _TILE):
@@ -98,8 +99,8 @@ def _clip_columns(x, floor, sigma, center, has_center, mean, variance, count, ke
                 shift = 0.0 if has_center else f1[j] * f1[j] / cj
                 own = max(f2[j] - shift, 0.0) / (cj - ddof)
             fl = floor[t0 + j]
-            if fl != fl:
-                fl = 0.0
+            fl = 0.0 if fl != fl else fl
+            flo[j] = fl
             wide[j] = clip and cj > 1 and own > WIDE * WIDE * fl * fl
             if not clip or own != own:
                 limit[j] = np.inf
@@ -141,10 +142,7 @@ def _clip_columns(x, floor, sigma, center, has_center, mean, variance, count, ke
                 for a in range(k):
                     values[a] = abs(values[a] - centre)
                 scale = MAD_TO_SIGMA * _sorted_median(values, k)
-                fl = floor[t0 + j]
-                if fl != fl:
-                    fl = 0.0
-                bound = sigma * max(fl, scale)
+                bound = sigma * max(flo[j], scale)
                 k1[j] = 0.0
                 k2[j] = 0.0
                 kc[j] = 0.0

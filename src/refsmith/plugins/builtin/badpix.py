@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from refsmith.plugins.blocks import RampBlock, block_rows, row_chunks
-from refsmith.plugins.builtin._common import dq_def, flag_value, require_ramps
+from refsmith.plugins.builtin._common import dq_def, flag_value, require_ramps, scatter
 from refsmith.plugins.builtin.declarations import BadPixelMask, BadPixelParams
 from refsmith.plugins.fitsrows import ImageRows
 from refsmith.plugins.inputs import GroupInputs
@@ -128,8 +128,8 @@ class BadPixelMaskPlugin(BadPixelMask):
                     slopes, noise[here] = ramp_slopes(list(block.ramps[:len(darks)]),
                                                       dark_times)
                     dark[here] = median_columns(slopes)
-                    spread = clipped_stats(slopes, 0.0, sigma=0.0)
-                    own_error[here] = 1.2533 * np.sqrt(spread.variance / spread.count)
+                    spread, n = scatter(slopes)
+                    own_error[here] = 1.2533 * spread / np.sqrt(n)
                 if flats:
                     flat_slopes, _ = ramp_slopes(list(block.ramps[len(darks):]), flat_times,
                                                  noise=False)
