@@ -1,7 +1,7 @@
 """A small benchmarks/bench_fullframe.py: the whole chain in a budget that forces blocks.
 
 512 x 512, 40-group NIRCam exposures (4 darks, 2 flats) through the real pipeline and the
-five built-ins with a 1000 MB budget per reference-file job (a worker holds 0.35-0.78 GiB
+five built-ins with a 1000 MB budget per reference-file job (a worker holds 0.35-0.52 GiB
 before a job's blocks): every job is done, every final
 file made, the plug-ins read several blocks, and no plug-in job's peak resident memory
 passes its budget by more than the benchmark's 300 MB tolerance.
@@ -21,8 +21,9 @@ from refsmith.running import RunOptions, run
 from refsmith.util.memory import parse_memory
 
 BENCH = Path(__file__).parents[2] / "benchmarks" / "bench_fullframe.py"
-# A worker holds 0.35-0.78 GiB before a job's blocks (measured in CI: after import jwst,
-# the compiled kernels, and what earlier jobs and passes left); with 40 groups the dark's
+# A worker holds 0.35-0.52 GiB before a job's blocks (after import jwst, the compiled
+# kernels, and what earlier jobs and passes left; up to 1.07 GiB in CI while a kernel was
+# compiled inside a job, which warm() now prevents); with 40 groups the dark's
 # rows cost 1.36 MB each, so 1000 MB (0.93 GiB) splits its 512 rows into blocks wherever
 # the worker holds 0.23-0.92 GiB.
 BUDGET = "1000MB"

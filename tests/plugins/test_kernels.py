@@ -76,3 +76,22 @@ def test_median_columns_is_nanmedian_over_axis_0():
         got = median_columns(x)
         assert got.shape == (3, 50)
         np.testing.assert_allclose(got, want, rtol=1e-12, equal_nan=True)
+
+
+def test_warm_compiles_every_signature_the_callers_use():
+    """A call with a type warm() did not cover compiles inside a job (8 s and ~0.5 GiB
+    held, seen in CI with a read-only floor)."""
+    from refsmith.plugins import kernels
+    from refsmith.plugins.stats import clipped_stats
+
+    kernels.warm()
+    compiled = {f: len(f.signatures) for f in (kernels._clip_columns, kernels._median_columns)}
+    samples = np.ones((4, 3, 8, 5), np.float32)
+    floor = np.full((3, 1, 5), 2.0, np.float32)  # broadcast over rows
+    clipped_stats(samples, floor, 4.0)
+    clipped_stats(samples, 0.0, 0.0, center=0.0)
+    clipped_stats(samples.reshape(4, -1), np.ones(120, np.float32), 4.0)  # a full-size floor
+    clipped_stats(samples.astype(np.float64), 1.0, 3.0, with_keep=True)
+    median_columns(samples)
+    median_columns(samples.astype(np.float64))
+    assert {f: len(f.signatures) for f in compiled} == compiled

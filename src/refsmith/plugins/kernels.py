@@ -180,9 +180,13 @@ def clip_columns(x: np.ndarray, floor: np.ndarray, sigma: float, center: float |
     (about the kept mean, or the mean square about ``center``; not corrected for the
     truncation), int64 ``count`` and, with ``with_keep``, the boolean map of samples kept.
     """
-    x = np.ascontiguousarray(x, np.float64 if np.asarray(x).dtype == np.float64 else np.float32)
+    x = np.require(x, np.float64 if np.asarray(x).dtype == np.float64 else np.float32,
+                   ["C", "W"])
     n, m = x.shape
-    floor = np.ascontiguousarray(np.broadcast_to(np.asarray(floor, np.float32), (m,)))
+    # always contiguous and writable: numba compiles a read-only array as another type
+    # (a broadcast view of a 1-D floor is read-only), which :func:`warm` would not cover
+    floor = np.require(np.broadcast_to(np.asarray(floor, np.float32), (m,)), np.float32,
+                       ["C", "W"])
     mean, variance = np.empty(m), np.empty(m)
     count = np.empty(m, np.int64)
     keep = np.empty((n, m) if with_keep else (0, 0), np.bool_)
