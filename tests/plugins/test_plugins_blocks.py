@@ -153,6 +153,15 @@ def test_block_rows_follow_the_budget():
         assert blocks.block_rows(1000, 2048) == 20
 
 
+def test_blocks_stop_at_the_block_size_however_big_the_budget():
+    held = resident_memory()
+    mib = 2**20
+    assert blocks.block_rows(mib, 2048, budget=held + 2**33) == blocks.BLOCK_BYTES // mib < 2048
+    assert blocks.block_rows(mib, 2048, budget=held + 10 * mib + 1) == 10  # the budget first
+    assert blocks.block_rows(20 * mib, 2048, budget=held + 2**33) == blocks.MIN_ROWS
+    assert blocks.block_rows(mib, 40, budget=held + 2**33) == 40
+
+
 def test_a_budget_too_small_names_what_to_raise(ramps, tmp_path):
     with pytest.raises(MemoryBudgetError, match=r"recipes.<name>.memory or "
                        r"execution.reffile_memory"):

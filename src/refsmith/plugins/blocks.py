@@ -41,6 +41,12 @@ MASKED_GROUP_FLAGS = DO_NOT_USE | SATURATED
 DEFAULT_MEMORY = 2 * 2**30
 """A job's memory budget when none is given (``execution.reffile_memory``'s default)."""
 MIN_ROWS = 8  # fewer rows per block: the per-read overhead dominates; ask for more memory
+BLOCK_BYTES = 64 * 2**20
+"""A block's size, with its copies, above which more rows are not read at once, whatever
+the budget allows. Memory a job touches for the first time is what costs: 2-9 s a GiB on
+a machine whose free memory the page cache has fragmented (the kernel compacts it into
+huge pages), against ~0.1 s a GiB reused; blocks as big as a 2 GiB budget made the
+full-frame gain and bad-pixel jobs 3x slower than 64 MB blocks (docs/design.md)."""
 SAMPLE_ROWS = 256  # rows read for frame-wide statistics, in runs of SAMPLE_RUN rows
 SAMPLE_RUN = 8
 
@@ -197,7 +203,9 @@ def block_rows(row_bytes: float, ny: int, *, reserve: int = 0, budget: int | Non
 
     ``row_bytes`` counts everything the caller holds per row of a block (the block times
     its working copies); what this process holds now and ``reserve`` (e.g. the output
-    arrays) are taken off the budget (default :func:`job_memory`) first.
+    arrays) are taken off the budget (default :func:`job_memory`) first. Blocks hold at
+    most :data:`BLOCK_BYTES` (or :data:`MIN_ROWS` rows when one row is bigger): the budget
+    bounds a block, it is not a size to reach.
 
     Raises
     ------
@@ -207,15 +215,16 @@ def block_rows(row_bytes: float, ny: int, *, reserve: int = 0, budget: int | Non
     budget = job_memory() if budget is None else budget
     held = resident_memory() + reserve
     rows = int((budget - held) // row_bytes) if row_bytes else ny
-    log.info("%s: %d of %d rows at a time (budget %s, %s held, %s a row)", what,
-             min(max(rows, 0), ny), ny, _gib(budget), _gib(held), format_memory(int(row_bytes)))
     if rows < min(MIN_ROWS, ny):
         needed = held + row_bytes * min(MIN_ROWS, ny)
         raise MemoryBudgetError(
             f"{what} needs at least {_gib(needed)} of memory ({_gib(held)} held before the "
             f"first block, {format_memory(int(row_bytes))} per row of the frame), its budget is "
             f"{_gib(budget)}: raise recipes.<name>.memory or execution.reffile_memory")
-    return min(rows, ny)
+    size = min(rows, ny, max(int(BLOCK_BYTES // row_bytes) if row_bytes else ny, MIN_ROWS))
+    log.info("%s: %d of %d rows at a time (%d in the budget %s, %s held, %s a row)", what,
+             size, ny, min(rows, ny), _gib(budget), _gib(held), format_memory(int(row_bytes)))
+    return size
 
 
 def row_chunks(rows: np.ndarray, size: int) -> Iterator[np.ndarray]:

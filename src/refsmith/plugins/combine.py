@@ -9,9 +9,10 @@ Masks combine by flag vote: a bit is set in the final mask when at least ``vote_
 of the files set it. The metadata of the first file is kept.
 
 The files are read block by block of rows (:mod:`.fitsrows`), as many rows at a time as
-the job's memory budget allows, so ten 100-group full-frame darks combine in the memory
-of a few of their rows; the clipped mean's thresholds come from a pooled scatter over
-fixed sample rows, so the result does not depend on the block size.
+the job's memory budget allows (at most :data:`~refsmith.plugins.blocks.BLOCK_BYTES` a
+block), so ten 100-group full-frame darks combine in the memory of a few of their rows;
+the clipped mean's thresholds come from a pooled scatter over fixed sample rows, so the
+result does not depend on the block size.
 """
 
 from __future__ import annotations
