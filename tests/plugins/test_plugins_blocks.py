@@ -153,6 +153,17 @@ def test_block_rows_follow_the_budget():
         assert blocks.block_rows(1000, 2048) == 20
 
 
+def test_the_dark_fills_a_dead_pixel_and_flags_it(ramps, tmp_path):
+    found = make("dark", ramps, tmp_path / "dark.fits")
+    sci, err, dq = found["SCI"], found["ERR"], found["DQ"]
+    assert np.isfinite(sci).all() and np.isfinite(err).all()
+    # the dead pixel (DO_NOT_USE in every dark) takes the median of the cube, ERR 0
+    others = np.delete(sci.reshape(len(sci), -1), 50 * 64 + 20, axis=1)
+    assert sci[:, 50, 20] == pytest.approx(np.median(others), abs=0.5)
+    assert (err[:, 50, 20] == 0).all() and (err[:, 40, 30] > 0).all()
+    assert dq[50, 20] & 1 and np.count_nonzero(dq) == 1
+
+
 def test_blocks_stop_at_the_block_size_however_big_the_budget():
     held = resident_memory()
     mib = 2**20

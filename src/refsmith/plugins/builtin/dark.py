@@ -62,8 +62,8 @@ class DarkPlugin(Dark):
             err[:, block.where] = error
             unreliable[block.where] = ((result.count < 2) | ~np.isfinite(result.mean) |
                                        ~np.isfinite(error)).any(axis=0)
-        data, _ = fill_nonfinite(data)
-        err, _ = fill_nonfinite(err, 0.0)
+        fill_nonfinite(data, where=unreliable)  # a non-finite mean or error is unreliable
+        fill_nonfinite(err, 0.0, where=unreliable)
         flags = flag_value("UNRELIABLE_DARK") | flag_value("DO_NOT_USE")
         model = datamodels.DarkModel(
             data=data, err=err, dq=np.where(unreliable, flags, 0).astype(np.uint32),

@@ -115,6 +115,6 @@ class GainPlugin(Gain):
         if not np.isfinite(gain).any():
             raise ValueError("no box has enough usable pixels with signal above the dark; "
                              "are the flats illuminated?")
-        gain, _ = fill_nonfinite(gain)
+        fill_nonfinite(gain)
         model = datamodels.GainModel(data=gain.astype(np.float32))
         return model  # the framework writes it once, with its metadata

@@ -68,6 +68,6 @@ class ReadnoisePlugin(Readnoise):
         for block in group.blocks(darks, copies=COPIES, reserve=readnoise.nbytes):
             result = clipped_stats(pair_cds(block), floor, params.sigma_clip, center=0.0)
             readnoise[block.where] = np.sqrt(result.variance * nframes / 2.0)
-        readnoise, _ = fill_nonfinite(readnoise)
+        fill_nonfinite(readnoise)
         model = datamodels.ReadnoiseModel(data=readnoise.astype(np.float32))
         return model  # the framework writes it once, with its metadata

@@ -59,8 +59,8 @@ class SuperbiasPlugin(Superbias):
             err = std / np.sqrt(count)
         unreliable = (count < 2) | ~np.isfinite(mean) | ~np.isfinite(err)
         unreliable |= robust_zscore(std) > params.unreliable_sigma
-        data, _ = fill_nonfinite(mean)
-        err, _ = fill_nonfinite(err, 0.0)
+        data = fill_nonfinite(mean)
+        fill_nonfinite(err, 0.0)
         flags = flag_value("UNRELIABLE_BIAS") | flag_value("DO_NOT_USE")
         dq = np.where(unreliable, flags, 0).astype(np.uint32)
         model = datamodels.SuperBiasModel(
