@@ -217,6 +217,36 @@ def test_combining_does_not_depend_on_the_block_size(ramps, tmp_path, method, mo
         np.testing.assert_allclose(one, np.sqrt(squares.mean(axis=0)), rtol=1e-5)
 
 
+def test_combining_keeps_the_first_files_tables_and_other_arrays(tmp_path):
+    from stdatamodels.jwst import datamodels
+
+    from refsmith.plugins.builtin._common import dq_def
+
+    files = []
+    for index in range(2):
+        dq = np.zeros((8, 8), np.uint32)
+        dq[index, index] = 1  # uint32: BZERO in the file, wrong unless read scaled
+        model = datamodels.LinearityModel(coeffs=np.full((3, 8, 8), index + 1.0, np.float32),
+                                          dq=dq, dq_def=dq_def(["DO_NOT_USE", "NO_LIN_CORR"]))
+        model.meta.instrument.name = "NIRCAM"
+        files.append(str(tmp_path / f"lin{index}.fits"))
+        model.save(files[-1])
+        with fits.open(files[-1], mode="update") as hdus:  # stored scaled: BZERO = 100
+            hdus["COEFFS"].scale("int16", bzero=100)
+    combined = combine_files(files, load_plugin("dark").Params(), None)
+    assert (combined.coeffs == 1.0).all()  # another image array: the first file's, scaled
+    assert combined.dq[0, 0] == combined.dq[1, 1] == 1 and combined.dq.sum() == 2
+    assert [str(n).strip() for n in combined.dq_def["NAME"]] == ["DO_NOT_USE", "NO_LIN_CORR"]
+
+    dark = datamodels.DarkModel(data=np.ones((2, 8, 8), np.float32),
+                                err=np.ones((2, 8, 8), np.float32),
+                                dq=np.ones((8, 8), np.uint32), dq_def=dq_def(["DO_NOT_USE"]))
+    dark.save(str(tmp_path / "dark.fits"))
+    template, arrays = combine._template(str(tmp_path / "dark.fits"), "DarkModel")
+    assert arrays == ["data", "err", "dq"] and "data" not in template.instance
+    assert [str(n).strip() for n in template.dq_def["NAME"]] == ["DO_NOT_USE"]
+
+
 # ------------------------------------------------ injected truth at few samples per pixel
 
 

@@ -17,6 +17,7 @@ result does not depend on the block size.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import math
 from collections.abc import Sequence
@@ -114,7 +115,6 @@ def combine_files(individual_files: Sequence[str], params: Any, output_path: str
         The final model when ``output_path`` is None.
     """
     from astropy.io import fits
-    from stdatamodels.jwst import datamodels
 
     files = [str(p) for p in individual_files]
     if not files:
@@ -122,15 +122,7 @@ def combine_files(individual_files: Sequence[str], params: Any, output_path: str
     kinds = {str(fits.getheader(p, 0).get("DATAMODL", "")).strip() for p in files}
     if len(kinds) != 1:
         raise ValueError(f"the individual files are of different models: {sorted(kinds)}")
-    with datamodels.open(files[0]) as first:
-        result = type(first)()  # metadata of the first file, no history, no arrays yet
-        result.update(first)
-        names = [n for n in _EXTENSIONS if n in first.instance]
-        for name in first.instance:
-            if name not in ("meta", "history", *names):
-                setattr(result, name, getattr(first, name))  # e.g. dq_def
-    del first
-    gc.collect()  # a datamodel's arrays are freed with its reference cycles, not before
+    result, names = _template(files[0], kinds.pop())
     readers = {n: [ImageRows(p, _EXTENSIONS[n]) for p in files] for n in names}
     for name, found in readers.items():
         shapes = {r.shape for r in found}
@@ -162,6 +154,40 @@ def combine_files(individual_files: Sequence[str], params: Any, output_path: str
     result.save(output_path)
     result.close()
     return None
+
+
+def _template(path: str, kind: str = "") -> tuple[Any, list[str]]:
+    """A model of ``path``'s class (``kind``, its DATAMODL) with its metadata and tables
+    (``dq_def``), no arrays, and the names of its arrays to combine.
+
+    The file is opened memory-mapped and unscaled, so no array is read: opened by name,
+    a datamodel reads every array (2.2-4.6 s and 670 MB for a full-frame 20-group dark).
+    A model with other image arrays, or of no known class, is opened by name.
+    """
+    from astropy.io import fits
+    from stdatamodels.jwst import datamodels
+
+    model_class = getattr(datamodels, kind, None) if kind else None
+    with contextlib.ExitStack() as stack:
+        if isinstance(model_class, type):
+            hdus = stack.enter_context(
+                fits.open(path, memmap=True, do_not_scale_image_data=True))
+            first = stack.enter_context(model_class(hdus))
+        else:
+            model_class, first = None, stack.enter_context(datamodels.open(path))
+        result = type(first)()  # metadata of the first file, no history, no arrays yet
+        result.update(first)
+        names = [n for n in _EXTENSIONS if n in first.instance]
+        for name in first.instance:
+            if name in ("meta", "history", *names):
+                continue
+            value = getattr(first, name)  # e.g. dq_def
+            if model_class and isinstance(value, np.ndarray) and value.dtype.names is None:
+                return _template(path)  # an image array: its values must be scaled
+            setattr(result, name, np.array(value) if isinstance(value, np.ndarray) else value)
+    del first
+    gc.collect()  # a datamodel's arrays are freed with its reference cycles, not before
+    return result, names
 
 
 def _combine_data(data: list[ImageRows], err: list[ImageRows] | None,
