@@ -67,7 +67,7 @@ def test_clip_columns_matches_the_documented_rule(center, sigma, dtype):
 
 def test_median_columns_is_nanmedian_over_axis_0():
     rng = np.random.default_rng(2)
-    for n in (1, 2, 7, 8, 40):  # insertion sort up to 32 values, a sort above
+    for n in (1, 2, 7, 8, 40, 41):  # insertion sort up to 32 values, a selection above
         x = rng.normal(size=(n, 3, 50)).astype(np.float32)
         x[rng.random(x.shape) < 0.2] = np.nan
         x[:, 0, 0] = np.nan
@@ -76,12 +76,16 @@ def test_median_columns_is_nanmedian_over_axis_0():
         got = median_columns(x)
         assert got.shape == (3, 50)
         np.testing.assert_allclose(got, want, rtol=1e-12, equal_nan=True)
+        columns = np.asfortranarray(x.reshape(n, -1))  # column-major: read in place
+        np.testing.assert_allclose(median_columns(columns), want.ravel(), rtol=1e-12,
+                                   equal_nan=True)
 
 
 def test_warm_compiles_every_signature_the_callers_use():
     """A call with a type warm() did not cover compiles inside a job (8 s and ~0.5 GiB
     held, seen in CI with a read-only floor)."""
     from refsmith.plugins import kernels
+    from refsmith.plugins.builtin.gain import box_median
     from refsmith.plugins.stats import clipped_stats
 
     kernels.warm()
@@ -94,4 +98,5 @@ def test_warm_compiles_every_signature_the_callers_use():
     clipped_stats(samples.astype(np.float64), 1.0, 3.0, with_keep=True)
     median_columns(samples)
     median_columns(samples.astype(np.float64))
+    box_median(np.ones((2, 3, 64)))  # gain's boxes: a column-major view
     assert {f: len(f.signatures) for f in compiled} == compiled

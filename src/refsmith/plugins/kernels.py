@@ -29,20 +29,21 @@ _SORT_SMALL = 32  # insertion sort up to this many values
 
 
 @njit(cache=True, nogil=True)
-def _sorted_median(values: np.ndarray, k: int) -> float:
-    """Median of ``values[:k]``, sorting them in place (NaN when k == 0)."""
+def _median(values: np.ndarray, k: int) -> float:
+    """Median of ``values[:k]``, reordering them (NaN when k == 0): a few sorted in place,
+    more selected (numba's ``np.median``, a partition: a sort made 1,024-pixel boxes'
+    medians 1.7x slower than ``np.nanmedian``)."""
     if k == 0:
         return np.nan
-    if k <= _SORT_SMALL:
-        for a in range(1, k):
-            v = values[a]
-            b = a - 1
-            while b >= 0 and values[b] > v:
-                values[b + 1] = values[b]
-                b -= 1
-            values[b + 1] = v
-    else:
-        values[:k].sort()
+    if k > _SORT_SMALL:
+        return np.median(values[:k])
+    for a in range(1, k):
+        v = values[a]
+        b = a - 1
+        while b >= 0 and values[b] > v:
+            values[b + 1] = values[b]
+            b -= 1
+        values[b + 1] = v
     half = k // 2
     if k % 2:
         return values[half]
@@ -138,10 +139,10 @@ def _clip_columns(x, floor, sigma, center, has_center, mean, variance, count, ke
                     if v == v:
                         values[k] = v
                         k += 1
-                centre = center if has_center else _sorted_median(values, k)
+                centre = center if has_center else _median(values, k)
                 for a in range(k):
                     values[a] = abs(values[a] - centre)
-                scale = MAD_TO_SIGMA * _sorted_median(values, k)
+                scale = MAD_TO_SIGMA * _median(values, k)
                 bound = sigma * max(flo[j], scale)
                 k1[j] = 0.0
                 k2[j] = 0.0
@@ -207,7 +208,7 @@ def _median_columns(x, out):
             if v == v:
                 values[k] = v
                 k += 1
-        out[j] = _sorted_median(values, k)
+        out[j] = _median(values, k)
 
 
 def median_columns(x: np.ndarray) -> np.ndarray:
@@ -216,7 +217,10 @@ def median_columns(x: np.ndarray) -> np.ndarray:
     partition along a short strided axis (1 s for eight slopes of a full frame)."""
     array = np.asarray(x)
     dtype = np.float32 if array.dtype == np.float32 else np.float64
-    flat = np.ascontiguousarray(array.reshape(array.shape[0], -1), dtype)
+    flat = array.reshape(array.shape[0], -1)
+    if flat.dtype != dtype or not flat.flags.f_contiguous:
+        flat = np.ascontiguousarray(flat, dtype)  # column-major (gain's boxes) is read as is
+
     out = np.empty(flat.shape[1])
     _median_columns(flat, out)
     return out.reshape(array.shape[1:])
@@ -226,6 +230,7 @@ def warm() -> None:
     """Compile (or load from the cache) every kernel for the types the callers pass."""
     for dtype in (np.float32, np.float64):
         median_columns(np.zeros((3, 2), dtype))
+        median_columns(np.zeros((2, 3), dtype).T)  # columns contiguous
         for center in (None, 0.0):
             for with_keep in (False, True):
                 clip_columns(np.zeros((3, 2), dtype), np.zeros(2, np.float32), 4.0, center,
