@@ -44,9 +44,9 @@ MIN_ROWS = 8  # fewer rows per block: the per-read overhead dominates; ask for m
 BLOCK_BYTES = 64 * 2**20
 """A block's size, with its copies, above which more rows are not read at once, whatever
 the budget allows. Memory a job touches for the first time is what costs: 2-9 s a GiB on
-a machine whose free memory the page cache has fragmented (the kernel compacts it into
-huge pages), against ~0.1 s a GiB reused; blocks as big as a 2 GiB budget made the
-full-frame gain and bad-pixel jobs 3x slower than 64 MB blocks (docs/design.md)."""
+a VM that hands freed memory back to its host (ours), against ~0.1 s a GiB reused; blocks
+as big as a 2 GiB budget made the full-frame gain and bad-pixel jobs 3x slower than 64 MB
+blocks (docs/design.md)."""
 SAMPLE_ROWS = 256  # rows read for frame-wide statistics, in runs of SAMPLE_RUN rows
 SAMPLE_RUN = 8
 
