@@ -373,3 +373,29 @@ def test_box_gain_equals_the_box_by_box_loop():
     found = box_gain(signal_f, variance_f, signal_d, variance_d, reference, params)
     np.testing.assert_allclose(found, expected, rtol=1e-10)
     assert np.isfinite(found).mean() > 0.8 and np.nanmedian(found) == pytest.approx(2.5, 0.05)
+
+
+@pytest.mark.parametrize("plugin", ["dark", "readnoise", "bad_pixel_mask"])
+def test_a_lone_file_is_the_final_file_as_it_is(tmp_path, ramps, plugin):
+    """One individual file (a D+ recipe's partition): the final holds its arrays unchanged
+    (SCI and ERR written from a memory map of it), and the file itself is not modified."""
+    import hashlib
+
+    _, darks, flats = ramps
+    paths = [(r, Path(p)) for r, p, _ in members(plugin, darks, flats)]
+    individual = run_job(tmp_path / "g", plugin, paths)
+    digest = hashlib.sha256(individual.read_bytes()).hexdigest()
+    job = CombineJob(id=f"combine-{plugin}-x", recipe=plugin, reftype=REFTYPES[plugin],
+                     plugin=plugin, partition=(("DETECTOR", "NRCA1"),),
+                     inputs=(str(individual),),
+                     output=str(tmp_path / "final" / plugin / f"{plugin}_x.fits"))
+    result = run_combine_job(job, str(tmp_path / "combine.log"))
+    assert result.ok, result.error
+    with fits.open(individual) as one, fits.open(job.output) as final:
+        names = [h.name for h in one[1:] if h.is_image and h.data is not None]
+        assert names and names == [h.name for h in final[1:]
+                                   if h.is_image and h.data is not None]
+        for name in names:
+            assert final[name].data.dtype == one[name].data.dtype, name
+            np.testing.assert_array_equal(final[name].data, one[name].data, err_msg=name)
+    assert hashlib.sha256(individual.read_bytes()).hexdigest() == digest

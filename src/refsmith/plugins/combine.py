@@ -129,16 +129,32 @@ def combine_files(individual_files: Sequence[str], params: Any, output_path: str
         if len(shapes) != 1:
             raise ValueError(f"the individual files' {name} arrays differ in shape: "
                              f"{sorted(shapes)}")
+    if len(files) == 1:  # one file (a D+ recipe's partition): itself, as combine_arrays
+        outputs = _arrays_of(files[0], {n: r[0] for n, r in readers.items()})
+    else:
+        outputs = _combine(readers, params, combine_as, type(result).__name__ == "MaskModel")
+    for name, array in outputs.items():
+        setattr(result, name, array)
+    if output_path is None:
+        return result
+    result.save(output_path)
+    result.close()
+    return None
+
+
+def _combine(readers: dict[str, list[ImageRows]], params: Any, combine_as: str,
+             is_mask: bool) -> dict[str, np.ndarray]:
+    """The combined arrays of several files, block by block of rows."""
     outputs = {n: np.zeros(r[0].shape, np.uint32 if n == "dq" else np.float32)
                for n, r in readers.items()}
-    is_mask = type(result).__name__ == "MaskModel"
     # rows per block, before any output is touched (then they are not resident yet): per
     # row, the stacks of every file and the working copies, for the largest array
+    files = len(next(iter(readers.values())))
     ny, nx = next(iter(readers.values()))[0].shape[-2:]
     planes = max(int(np.prod(r[0].planes, dtype=np.int64)) for r in readers.values())
-    size = block_rows(planes * nx * (len(files) * _PER_FILE + _PER_PIXEL), ny,
+    size = block_rows(planes * nx * (files * _PER_FILE + _PER_PIXEL), ny,
                       reserve=sum(a.nbytes for a in outputs.values()),
-                      what=f"combining {len(files)} files")
+                      what=f"combining {files} files")
     if "data" in readers:
         _combine_data(readers["data"], readers.get("err"), outputs, params, combine_as, size)
     if "dq" in readers:
@@ -147,13 +163,29 @@ def combine_files(individual_files: Sequence[str], params: Any, output_path: str
             masks = np.stack([r.read(rows, dtype=np.uint32) for r in dq_readers])
             outputs["dq"][..., rows, :] = (vote_flags(masks, params.vote_fraction) if is_mask
                                            else np.bitwise_or.reduce(masks, axis=0))
-    for name, array in outputs.items():
-        setattr(result, name, array)
-    if output_path is None:
-        return result
-    result.save(output_path)
-    result.close()
-    return None
+    return outputs
+
+
+def _arrays_of(path: str, readers: dict[str, ImageRows]) -> dict[str, np.ndarray]:
+    """The arrays of a lone file, for a final file that holds them as they are.
+
+    Float32 arrays stored unscaled are memory-mapped: the final file is written from the
+    page cache, with no copy in memory (a full-frame 20-group dark's SCI and ERR are
+    670 MB); others (a uint32 DQ is stored with BZERO) are read and converted.
+    """
+    from astropy.io import fits
+
+    arrays = {}
+    with fits.open(path, memmap=True, do_not_scale_image_data=True) as hdus:
+        for name, reader in readers.items():
+            header = hdus[_EXTENSIONS[name]].header
+            if name != "dq" and header.get("BITPIX") == -32 and not any(
+                    k in header for k in ("BZERO", "BSCALE", "BLANK")):
+                arrays[name] = hdus[_EXTENSIONS[name]].data  # the map outlives the file
+            else:
+                arrays[name] = reader.read(slice(0, reader.shape[-2]),
+                                           dtype=np.uint32 if name == "dq" else np.float32)
+    return arrays
 
 
 def _template(path: str, kind: str = "") -> tuple[Any, list[str]]:
