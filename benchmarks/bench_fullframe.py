@@ -19,11 +19,15 @@ Usage::
 
 ``--keep DIR`` keeps (and reuses) the data and the run; with ``--redo reffiles`` a second
 call re-runs only the reference-file and combine jobs on the calibrated products.
+``--floor`` then also times what no implementation of the stage can avoid: reading every
+input file of every reference-file job once (whole files, into one reused buffer) and
+writing every output file once, with no arithmetic, as a share of the calibration stage.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import tempfile
@@ -121,6 +125,29 @@ def report(run_dir: Path, budget: int) -> int:
     return 0 if not over and not failed and len(finals) == 5 and ratio <= 0.10 else 1
 
 
+def io_floor(run_dir: Path) -> tuple[float, float, float]:
+    """Seconds to read every input of every reference-file job once and to write every
+    output (reference-file and final) once; GiB read."""
+    plan = json.loads((run_dir / "plan.json").read_text())
+    buffer = memoryview(bytearray(64 * 2**20))
+    started, size = time.perf_counter(), 0
+    for job in plan["reffile_jobs"]:
+        for item in job["inputs"]:
+            with open(item["path"], "rb", buffering=0) as handle:
+                while chunk := handle.readinto(buffer):
+                    size += chunk
+    reading = time.perf_counter() - started
+    started = time.perf_counter()
+    scratch = run_dir / ".floor.tmp"
+    for job in plan["reffile_jobs"] + plan["combine_jobs"]:
+        left = Path(job["output"]).stat().st_size
+        with open(scratch, "wb", buffering=0) as handle:
+            while left > 0:
+                left -= handle.write(buffer[:min(left, len(buffer))])
+        scratch.unlink()
+    return reading, time.perf_counter() - started, size / 2**30
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--darks", type=int, default=8)
@@ -132,6 +159,8 @@ def main() -> int:
     parser.add_argument("--keep", help="work in this directory and keep it")
     parser.add_argument("--redo", choices=["reffiles", "all"],
                         help="redo these jobs of a kept run")
+    parser.add_argument("--floor", action="store_true",
+                        help="also time reading the inputs and writing the outputs alone")
     args = parser.parse_args()
     root = Path(args.keep or tempfile.mkdtemp(prefix="refsmith-bench-ff-")).resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -146,7 +175,16 @@ def main() -> int:
               f"{summary.executed} executions, exit code {summary.exit_code}")
         for failure in summary.failures:
             print(f"  failed {failure['id']}: {failure['error'][:300]}")
-        return report(summary.run_dir, parse_memory(args.budget) or 0)
+        status = report(summary.run_dir, parse_memory(args.budget) or 0)
+        if args.floor:
+            reading, writing, size = io_floor(summary.run_dir)
+            with JobStore(summary.run_dir / "store.sqlite", readonly=True) as store:
+                calibration = sum(r.seconds or 0.0 for r in store.jobs(in_plan_only=True)
+                                  if r.kind == "calibration")
+            print(f"(floor) reading the inputs ({size:.1f} GiB) {reading:.1f} s + writing the "
+                  f"outputs {writing:.1f} s = {100 * (reading + writing) / calibration:.1f} % "
+                  f"of the calibration stage, with no arithmetic")
+        return status
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)

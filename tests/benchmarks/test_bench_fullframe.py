@@ -10,6 +10,7 @@ passes its budget by more than the benchmark's 300 MB tolerance.
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 from pathlib import Path
 
@@ -65,3 +66,9 @@ def test_small_fullframe_chain_in_a_budget_that_forces_blocks(tmp_path, capsys):
     # and the benchmark's report reads the same store
     assert bench.report(summary.run_dir, budget) in (0, 1)
     assert "(a) plug-in peak RSS" in capsys.readouterr().out
+    # its I/O floor reads every input of every reference-file job once, whole
+    plan = json.loads((summary.run_dir / "plan.json").read_text())
+    inputs = [i["path"] for j in plan["reffile_jobs"] for i in j["inputs"]]
+    reading, writing, size = bench.io_floor(summary.run_dir)
+    assert len(inputs) >= 20 and size * 2**30 == sum(Path(p).stat().st_size for p in inputs)
+    assert reading > 0 and writing > 0 and not (summary.run_dir / ".floor.tmp").exists()
