@@ -220,7 +220,6 @@ def median_columns(x: np.ndarray) -> np.ndarray:
     flat = array.reshape(array.shape[0], -1)
     if flat.dtype != dtype or not flat.flags.f_contiguous:
         flat = np.ascontiguousarray(flat, dtype)  # column-major (gain's boxes) is read as is
-
     out = np.empty(flat.shape[1])
     _median_columns(flat, out)
     return out.reshape(array.shape[1:])
