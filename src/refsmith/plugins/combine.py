@@ -169,19 +169,18 @@ def _combine(readers: dict[str, list[ImageRows]], params: Any, combine_as: str,
 def _arrays_of(path: str, readers: dict[str, ImageRows]) -> dict[str, np.ndarray]:
     """The arrays of a lone file, for a final file that holds them as they are.
 
-    Float32 arrays stored unscaled are memory-mapped: the final file is written from the
-    page cache, with no copy in memory (a full-frame 20-group dark's SCI and ERR are
-    670 MB); others (a uint32 DQ is stored with BZERO) are read and converted.
+    Float32 arrays stored unscaled (``ImageRows.dtype`` float32) are memory-mapped: the
+    final file is written from the page cache, with no copy in memory (a full-frame
+    20-group dark's SCI and ERR are 670 MB); others (a uint32 DQ is stored with BZERO)
+    are read and converted.
     """
     from astropy.io import fits
 
     arrays = {}
     with fits.open(path, memmap=True, do_not_scale_image_data=True) as hdus:
         for name, reader in readers.items():
-            header = hdus[_EXTENSIONS[name]].header
-            if name != "dq" and header.get("BITPIX") == -32 and not any(
-                    k in header for k in ("BZERO", "BSCALE", "BLANK")):
-                arrays[name] = hdus[_EXTENSIONS[name]].data  # the map outlives the file
+            if name != "dq" and reader.dtype == np.float32:
+                arrays[name] = hdus[reader.extension].data  # the map outlives the file
             else:
                 arrays[name] = reader.read(slice(0, reader.shape[-2]),
                                            dtype=np.uint32 if name == "dq" else np.float32)
