@@ -88,8 +88,9 @@ def make_dataset(root: Path, darks: int, flats: int, groups: int, size: int,
     return config
 
 
-def report(run_dir: Path, budget: int) -> int:
-    """Print the per-job and per-stage figures and the targets; 0 when all are met."""
+def report(run_dir: Path, budget: int, floor: bool = False) -> int:
+    """Print the per-job and per-stage figures and the targets (with ``floor``, the I/O
+    floor too, see :func:`io_floor`); 0 when all are met."""
     with JobStore(run_dir / "store.sqlite", readonly=True) as store:
         jobs = {r.id: r for r in store.jobs(in_plan_only=True)}
         peaks: dict[str, int | None] = {}
@@ -122,6 +123,12 @@ def report(run_dir: Path, budget: int) -> int:
           f"{'met' if ratio <= 0.10 else 'not met'}")
     print(f"(c) failed or blocked jobs: {len(failed)}; final files: {len(finals)} "
           f"({', '.join(p.parent.name for p in finals)})")
+    if floor:
+        reading, writing, size = io_floor(run_dir)
+        share = 100 * (reading + writing) / calibration if calibration else float("nan")
+        print(f"(floor) reading the inputs ({size:.1f} GiB) {reading:.1f} s + writing the "
+              f"outputs {writing:.1f} s = {share:.1f} % of the calibration stage, with no "
+              f"arithmetic")
     return 0 if not over and not failed and len(finals) == 5 and ratio <= 0.10 else 1
 
 
@@ -175,16 +182,7 @@ def main() -> int:
               f"{summary.executed} executions, exit code {summary.exit_code}")
         for failure in summary.failures:
             print(f"  failed {failure['id']}: {failure['error'][:300]}")
-        status = report(summary.run_dir, parse_memory(args.budget) or 0)
-        if args.floor:
-            reading, writing, size = io_floor(summary.run_dir)
-            with JobStore(summary.run_dir / "store.sqlite", readonly=True) as store:
-                calibration = sum(r.seconds or 0.0 for r in store.jobs(in_plan_only=True)
-                                  if r.kind == "calibration")
-            print(f"(floor) reading the inputs ({size:.1f} GiB) {reading:.1f} s + writing the "
-                  f"outputs {writing:.1f} s = {100 * (reading + writing) / calibration:.1f} % "
-                  f"of the calibration stage, with no arithmetic")
-        return status
+        return report(summary.run_dir, parse_memory(args.budget) or 0, args.floor)
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
