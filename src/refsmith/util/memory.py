@@ -36,9 +36,9 @@ GB = 1000**3
 WORKER_BASE = 512 * 1024**2
 """Memory reserved for each worker process itself (not part of any job's estimate).
 
-A worker measured 0.25 GB resident right after ``import jwst`` (0.37 GB once the plug-ins'
-compiled kernels are loaded: numba and llvmlite) (VmHWM, jwst 3.0.0, on
-a 2-core 24 GiB machine); 0.5 GiB leaves room for what it keeps between jobs (CRDS and
+A worker measured 0.25 GB resident right after ``import jwst``, 0.37 GB once the plug-ins'
+compiled kernels are loaded too (numba and llvmlite; VmHWM, jwst 3.0.0, on a 2-core
+24 GiB machine); 0.5 GiB leaves room for what it keeps between jobs (CRDS and
 datamodel caches, memory the allocator does not give back).
 """
 
